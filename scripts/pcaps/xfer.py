@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Move bytes both ways over one TCP connection (used through the DNS tunnels).
+
+  xfer.py serve HOST PORT SEND RECV   accept one connection, send SEND random bytes while reading
+                                      RECV bytes, print "server: sent N received M sha256 X", close
+  xfer.py fetch HOST PORT SEND RECV   connect, the same from the client side
+Both sides stream concurrently (a thread writes, the main thread reads). No half-close: dns2tcpc
+tears the whole session down on a local FIN, so each side reads the length it expects and only
+then closes (the server first). Standard library only.
+"""
+import hashlib
+import os
+import socket
+import sys
+import threading
+
+
+def pump(sock, n):
+    left = n
+    while left:
+        chunk = os.urandom(min(left, 4096))
+        sock.sendall(chunk)
+        left -= len(chunk)
+
+
+def run(sock, role, n, want):
+    th = threading.Thread(target=pump, args=(sock, n))
+    th.start()
+    h = hashlib.sha256()
+    got = 0
+    while got < want:
+        b = sock.recv(min(65536, want - got))
+        if not b:
+            break
+        got += len(b)
+        h.update(b)
+    th.join()
+    if role == "client":
+        # let the server close first: closing here could drop bytes still queued in the tunnel
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+    sock.close()
+    print("%s: sent %d received %d sha256 %s" % (role, n, got, h.hexdigest()[:16]), flush=True)
+
+
+def main():
+    mode, host, port, n, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    if mode == "serve":
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((host, port))
+        ls.listen(1)
+        print("server: listening on %s:%d" % (host, port), flush=True)
+        s, _ = ls.accept()
+        run(s, "server", n, want)
+    else:
+        s = socket.create_connection((host, port), timeout=120)
+        s.settimeout(120)
+        run(s, "client", n, want)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+//! Frame sources. Replay reads capture files; live capture (AF_XDP) feeds the same pipeline.
+
+pub mod pcap;
+
+use crate::decode::LinkType;
+
+/// One captured frame, borrowed from the source's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// `None` when the link type is one dnsentry cannot decode (see `linktype`).
+    pub link: Option<LinkType>,
+    /// The raw pcap link type number.
+    pub linktype: i32,
+    pub data: &'a [u8],
+}

@@ -1,0 +1,382 @@
+//! Configuration: TOML with serde, unknown keys rejected, every value validated with an error that
+//! names the key. Every option is documented in `docs/config.md` and `dnsentry.example.toml`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration error, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub capture: CaptureConfig,
+    pub pipeline: PipelineConfig,
+    pub tcp: TcpConfig,
+    pub state: StateConfig,
+    pub detect: DetectConfig,
+    pub allowlist: AllowlistConfig,
+}
+
+/// Which packets are DNS.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// UDP/TCP ports treated as DNS (source or destination).
+    pub dns_ports: Vec<u16>,
+}
+
+/// Threads and channels.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Decode workers; 0 means one per core.
+    pub workers: usize,
+    /// Aggregation shards; 0 means one per worker.
+    pub shards: usize,
+    /// Batches in flight per channel.
+    pub channel_batches: usize,
+    /// Frames per batch handed to a worker.
+    pub batch_frames: usize,
+}
+
+/// DNS-over-TCP reassembly.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpConfig {
+    /// Most TCP flows tracked per worker.
+    pub max_flows: usize,
+    /// Most bytes buffered for partial messages, per worker.
+    pub max_buffered_bytes: usize,
+    /// A flow idle this long is forgotten.
+    pub idle_timeout_secs: u64,
+}
+
+/// Windowed state tables.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Most registered domains tracked (all shards together); least recently seen evicted first.
+    pub max_domains: usize,
+    /// Most (client, domain) pairs tracked (all shards together).
+    pub max_client_domains: usize,
+    /// Short window, seconds (the ibHH window).
+    pub short_window_secs: u64,
+    /// Long window for low-and-slow leaks, seconds.
+    pub long_window_secs: u64,
+    /// Size of the distinct-name sketches (k of the KMV sketch): 8*k bytes each.
+    pub sketch_k: usize,
+}
+
+/// Scoring thresholds and weights. A domain's score is the sum of the weights of the reasons that
+/// hold, capped at 100.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Score at or above which an alarm is `low`.
+    pub low_score: u32,
+    /// Score at or above which an alarm is `high`.
+    pub high_score: u32,
+    /// Queries in the short window before statistical reasons are considered.
+    pub min_queries: u32,
+    /// At most one alarm per (domain, severity) per this many seconds of capture time.
+    pub suppression_secs: u64,
+    /// Messages matching a tool fingerprint needed for `tool_fingerprint`.
+    pub fingerprint_hits: u32,
+    pub fingerprint_weight: u32,
+    /// Distinct subdomain bytes in the short window for `subdomain_bytes` (low / high weight).
+    pub subdomain_bytes_low: u32,
+    pub subdomain_bytes_high: u32,
+    pub subdomain_bytes_low_weight: u32,
+    pub subdomain_bytes_high_weight: u32,
+    /// Distinct subdomain bytes in the long window for `slow_leak`.
+    pub slow_leak_bytes: u32,
+    pub slow_leak_weight: u32,
+    /// Unique names in the short window for `many_unique_names`.
+    pub unique_names: u32,
+    pub unique_names_weight: u32,
+    /// Share of queries with an encoded longest label for `encoded_labels`.
+    pub encoded_ratio: f64,
+    pub encoded_weight: u32,
+    /// Share of queries with high-entropy subdomains for `high_entropy`.
+    pub high_entropy_ratio: f64,
+    pub high_entropy_weight: u32,
+    /// Share of queries with names of 52+ characters for `long_names`.
+    pub long_names_ratio: f64,
+    pub long_names_weight: u32,
+    /// NULL/PRIVATE/KEY queries for `rare_qtype`.
+    pub rare_qtype_queries: u32,
+    pub rare_qtype_weight: u32,
+    /// Share of non-A/AAAA queries for `non_address_qtypes`.
+    pub non_address_ratio: f64,
+    pub non_address_weight: u32,
+    /// Answer payload bytes (TXT, NULL, CNAME... RDATA) in the short window for `large_answers`.
+    pub answer_bytes: u32,
+    pub answer_bytes_weight: u32,
+    /// NXDOMAIN share of responses (with at least `nxdomain_min` responses) for `nxdomain_ratio`.
+    pub nxdomain_ratio: f64,
+    pub nxdomain_min: u32,
+    pub nxdomain_weight: u32,
+    /// Queries from one client to one domain, and the coefficient of variation of their
+    /// inter-arrival times below which they count as a `beacon`.
+    pub beacon_queries: u32,
+    pub beacon_cv: f64,
+    pub beacon_weight: u32,
+}
+
+/// The benign-transport allow-list.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowlistConfig {
+    /// Use the shipped list of benign-transport families.
+    pub builtin: bool,
+    /// Extra suffixes (family `local`): alarms on them are reported as `info`.
+    pub extra: Vec<String>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig { dns_ports: vec![dnsentry_common::DNS_PORT] }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { workers: 0, shards: 0, channel_batches: 16, batch_frames: 1024 }
+    }
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig { max_flows: 16_384, max_buffered_bytes: 16 << 20, idle_timeout_secs: 30 }
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            max_domains: 200_000,
+            max_client_domains: 500_000,
+            short_window_secs: 120,
+            long_window_secs: 3600,
+            sketch_k: 64,
+        }
+    }
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            low_score: 40,
+            high_score: 70,
+            min_queries: 5,
+            suppression_secs: 300,
+            fingerprint_hits: 3,
+            fingerprint_weight: 60,
+            subdomain_bytes_low: 1_000,
+            subdomain_bytes_high: 4_000,
+            subdomain_bytes_low_weight: 25,
+            subdomain_bytes_high_weight: 45,
+            slow_leak_bytes: 3_000,
+            slow_leak_weight: 45,
+            unique_names: 200,
+            unique_names_weight: 15,
+            encoded_ratio: 0.5,
+            encoded_weight: 20,
+            high_entropy_ratio: 0.5,
+            high_entropy_weight: 10,
+            long_names_ratio: 0.5,
+            long_names_weight: 10,
+            rare_qtype_queries: 3,
+            rare_qtype_weight: 25,
+            non_address_ratio: 0.8,
+            non_address_weight: 5,
+            answer_bytes: 8_192,
+            answer_bytes_weight: 20,
+            nxdomain_ratio: 0.5,
+            nxdomain_min: 20,
+            nxdomain_weight: 10,
+            beacon_queries: 10,
+            beacon_cv: 0.15,
+            beacon_weight: 25,
+        }
+    }
+}
+
+impl Default for AllowlistConfig {
+    fn default() -> Self {
+        AllowlistConfig { builtin: true, extra: Vec::new() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capture: CaptureConfig::default(),
+            pipeline: PipelineConfig::default(),
+            tcp: TcpConfig::default(),
+            state: StateConfig::default(),
+            detect: DetectConfig::default(),
+            allowlist: AllowlistConfig::default(),
+        }
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: PathBuf::from("<text>"), message: e.to_string() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks value ranges and relations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.capture.dns_ports.is_empty() {
+            return Err(invalid("capture.dns_ports", "needs at least one port"));
+        }
+        let p = &self.pipeline;
+        if p.workers > 1024 {
+            return Err(invalid("pipeline.workers", "at most 1024"));
+        }
+        if p.shards > 1024 {
+            return Err(invalid("pipeline.shards", "at most 1024"));
+        }
+        if !(1..=4096).contains(&p.channel_batches) {
+            return Err(invalid("pipeline.channel_batches", "must be 1..=4096"));
+        }
+        if !(1..=65_536).contains(&p.batch_frames) {
+            return Err(invalid("pipeline.batch_frames", "must be 1..=65536"));
+        }
+        if self.tcp.max_flows == 0 {
+            return Err(invalid("tcp.max_flows", "must be at least 1"));
+        }
+        if self.tcp.max_buffered_bytes < 65_537 {
+            return Err(invalid("tcp.max_buffered_bytes", "must hold one largest message (65537 bytes)"));
+        }
+        if self.tcp.idle_timeout_secs == 0 {
+            return Err(invalid("tcp.idle_timeout_secs", "must be at least 1"));
+        }
+        let s = &self.state;
+        if s.max_domains < 16 {
+            return Err(invalid("state.max_domains", "must be at least 16"));
+        }
+        if s.max_client_domains < 16 {
+            return Err(invalid("state.max_client_domains", "must be at least 16"));
+        }
+        if s.short_window_secs == 0 {
+            return Err(invalid("state.short_window_secs", "must be at least 1"));
+        }
+        if s.long_window_secs < s.short_window_secs {
+            return Err(invalid("state.long_window_secs", "must be at least state.short_window_secs"));
+        }
+        if !(8..=4096).contains(&s.sketch_k) {
+            return Err(invalid("state.sketch_k", "must be 8..=4096"));
+        }
+        let d = &self.detect;
+        if !(1..=100).contains(&d.low_score) {
+            return Err(invalid("detect.low_score", "must be 1..=100"));
+        }
+        if d.high_score < d.low_score || d.high_score > 100 {
+            return Err(invalid("detect.high_score", "must be between detect.low_score and 100"));
+        }
+        for (key, v) in [
+            ("detect.encoded_ratio", d.encoded_ratio),
+            ("detect.high_entropy_ratio", d.high_entropy_ratio),
+            ("detect.long_names_ratio", d.long_names_ratio),
+            ("detect.non_address_ratio", d.non_address_ratio),
+            ("detect.nxdomain_ratio", d.nxdomain_ratio),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, "must be between 0 and 1"));
+            }
+        }
+        if d.beacon_cv <= 0.0 {
+            return Err(invalid("detect.beacon_cv", "must be positive"));
+        }
+        if d.subdomain_bytes_high < d.subdomain_bytes_low {
+            return Err(invalid(
+                "detect.subdomain_bytes_high",
+                "must be at least detect.subdomain_bytes_low",
+            ));
+        }
+        for (i, s) in self.allowlist.extra.iter().enumerate() {
+            if s.trim().trim_end_matches('.').is_empty() || s.contains(char::is_whitespace) {
+                return Err(invalid("allowlist.extra", format!("entry {i} `{s}` is not a domain suffix")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Workers to run, resolving 0 to the number of cores.
+    pub fn workers(&self) -> usize {
+        match self.pipeline.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Shards to run, resolving 0 to the number of workers.
+    pub fn shards(&self) -> usize {
+        match self.pipeline.shards {
+            0 => self.workers(),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_default() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn example_file_parses_and_equals_defaults() {
+        let text = include_str!("../../dnsentry.example.toml");
+        assert_eq!(Config::parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse("[detect]\nbogus = 1\n").unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+        let e = Config::parse("[state]\nmax_domains = 3\n").unwrap_err().to_string();
+        assert!(e.contains("state.max_domains"), "{e}");
+        let e = Config::parse("[detect]\nhigh_score = 10\n").unwrap_err().to_string();
+        assert!(e.contains("detect.high_score"), "{e}");
+        let e = Config::parse("[detect]\nlow_score = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("low_score"), "{e}");
+        let e = Config::parse("[capture]\ndns_ports = [70000]\n").unwrap_err().to_string();
+        assert!(e.contains("dns_ports"), "{e}");
+        assert!(Config::parse("not toml [").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! Per-message features: from a parsed DNS message to a compact [`Record`].
+
+use crate::detect::allowlist::Allowlist;
+use crate::detect::fingerprint::{self, MessageShape};
+use crate::dns::view::{TYPE_A, TYPE_AAAA, TYPE_OPT};
+use crate::dns::{Message, NameBuf, Section};
+use crate::domain::registered_domain_len;
+use crate::flow::FlowKey;
+use crate::hash::hash_bytes;
+use crate::record::{flag, Charset, Lexical, Record, NAME_TAIL};
+
+/// Why a valid message produced no record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRecord {
+    /// No question section (rare: some NOTIFY/UPDATE forms).
+    NoQuestion,
+}
+
+/// Classifies the characters of one label.
+pub fn charset(label: &[u8]) -> Charset {
+    if label.is_empty() {
+        return Charset::None;
+    }
+    let (mut digits, mut lower, mut upper, mut b64punct, mut other, mut high) = (0, 0, 0, 0, 0, 0);
+    let mut non_hex_letter = false;
+    let mut non_b32_digit = false;
+    for &c in label {
+        match c {
+            b'0'..=b'9' => {
+                digits += 1;
+                non_b32_digit |= !(b'2'..=b'7').contains(&c);
+            }
+            b'a'..=b'z' => {
+                lower += 1;
+                non_hex_letter |= c > b'f';
+            }
+            b'A'..=b'Z' => {
+                upper += 1;
+                non_hex_letter |= c > b'F';
+            }
+            b'+' | b'/' | b'=' | b'_' => b64punct += 1,
+            b'-' => {}
+            0x80..=0xFF | 0..=0x1F | 0x7F => high += 1,
+            _ => other += 1,
+        }
+    }
+    let letters = lower + upper;
+    if high > 0 {
+        Charset::Binary
+    } else if other > 0 {
+        Charset::Other
+    } else if b64punct > 0 || (lower > 0 && upper > 0 && digits > 0) {
+        Charset::Base64
+    } else if digits == 0 {
+        Charset::Alpha
+    } else if !non_hex_letter && letters > 0 {
+        Charset::Hex
+    } else if !non_b32_digit && letters > 0 {
+        Charset::Base32
+    } else {
+        Charset::Base36
+    }
+}
+
+/// Shannon entropy in bits per character, ASCII case folded, dots excluded.
+pub fn entropy(s: &[u8]) -> f32 {
+    let mut counts = [0u16; 256];
+    let mut n = 0u32;
+    for &c in s {
+        if c != b'.' {
+            counts[c.to_ascii_lowercase() as usize] += 1;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Lexical features of a lowercased name whose registered domain is the last `domain_len` bytes.
+pub fn lexical(name: &NameBuf, lower: &[u8], domain_len: usize) -> Lexical {
+    let sub_len = lower.len().saturating_sub(domain_len + 1);
+    let sub = &lower[..sub_len];
+    let longest = sub.split(|&c| c == b'.').max_by_key(|l| l.len()).unwrap_or_default();
+    // Case matters for the class (base64 uses it): classify the original bytes of that label.
+    let orig = name.as_bytes();
+    let off = longest.as_ptr() as usize - lower.as_ptr() as usize;
+    let longest_orig = orig.get(off..off + longest.len()).unwrap_or(longest);
+    Lexical {
+        qname_len: lower.len().min(255) as u8,
+        labels: name.label_count() as u8,
+        longest_label: longest.len() as u8,
+        sub_len: sub_len.min(255) as u8,
+        charset: charset(longest_orig),
+        entropy: entropy(sub),
+        digits: sub.iter().filter(|c| c.is_ascii_digit()).count() as u8,
+        uppers: orig[..sub_len.min(orig.len())].iter().filter(|c| c.is_ascii_uppercase()).count() as u8,
+    }
+}
+
+/// Everything the extractor needs besides the message.
+pub struct Context<'a> {
+    pub allowlist: &'a Allowlist,
+}
+
+/// Builds the record of one message. `flow` is the packet's flow; the client is its source for
+/// a query and its destination for a response.
+pub fn extract(
+    msg: &Message,
+    flow: &FlowKey,
+    tcp: bool,
+    vlan: u16,
+    ts_ns: u64,
+    seq: u64,
+    ctx: &Context,
+) -> Result<Record, NoRecord> {
+    let q = msg.first_question().ok_or(NoRecord::NoQuestion)?;
+    let mut name = NameBuf::new();
+    // parse() validated structure but not pointer chains; a bad chain is no question at all.
+    msg.name(q.name_at, &mut name).map_err(|_| NoRecord::NoQuestion)?;
+    let mut lower_buf = [0u8; 256];
+    let raw = name.as_bytes();
+    let lower = &mut lower_buf[..raw.len()];
+    for (d, s) in lower.iter_mut().zip(raw) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower: &[u8] = lower;
+    let domain_len = registered_domain_len(lower);
+
+    let response = msg.header.is_response();
+    let (client, server, client_port, server_port) = if response {
+        (flow.dst, flow.src, flow.dport, flow.sport)
+    } else {
+        (flow.src, flow.dst, flow.sport, flow.dport)
+    };
+
+    // Answers: payload-carrying RDATA and the first answer for fingerprints.
+    let mut answer_payload = 0usize;
+    let mut first_answer = None;
+    for rr in msg.records(Section::Answer) {
+        if first_answer.is_none() {
+            first_answer = Some((rr.rtype, rr.rdata));
+        }
+        if !matches!(rr.rtype, TYPE_A | TYPE_AAAA | TYPE_OPT) {
+            answer_payload += rr.rdata.len();
+        }
+    }
+
+    // Subdomain labels for fingerprints, without allocating.
+    let sub_len = lower.len().saturating_sub(domain_len + 1);
+    let mut labels: [&[u8]; 128] = [&[]; 128];
+    let mut n = 0;
+    if sub_len > 0 {
+        for l in lower[..sub_len].split(|&c| c == b'.') {
+            if n < labels.len() {
+                labels[n] = l;
+                n += 1;
+            }
+        }
+    }
+    let shape =
+        MessageShape { sub_labels: &labels[..n], qtype: q.qtype, is_response: response, first_answer };
+    let tool = fingerprint::match_message(&shape).map_or(0, |t| t as u8);
+    let first_label = lower.split(|&c| c == b'.').next().unwrap_or_default();
+    let family = ctx.allowlist.classify(lower, first_label, q.qtype).map_or(0, |f| f as u8);
+
+    let mut flags = 0;
+    if response {
+        flags |= flag::RESPONSE;
+    }
+    if tcp {
+        flags |= flag::TCP;
+    }
+    if msg.header.truncated() {
+        flags |= flag::TC;
+    }
+    if msg.edns.is_some() {
+        flags |= flag::EDNS;
+    }
+    let keep = lower.len().min(NAME_TAIL);
+    if keep < lower.len() {
+        flags |= flag::NAME_TRUNCATED;
+    }
+    let mut tail = [0u8; NAME_TAIL];
+    tail[..keep].copy_from_slice(&lower[lower.len() - keep..]);
+
+    Ok(Record {
+        seq,
+        ts_ns,
+        client,
+        server,
+        client_port,
+        server_port,
+        vlan,
+        dns_id: msg.header.id,
+        qtype: q.qtype,
+        rcode: msg.rcode(),
+        flags,
+        msg_len: msg.bytes().len().min(u16::MAX as usize) as u16,
+        answers: msg.header.ancount,
+        answer_payload: answer_payload.min(u16::MAX as usize) as u16,
+        edns_size: msg.edns.map_or(0, |e| e.udp_size),
+        domain_hash: hash_bytes(&lower[lower.len() - domain_len..]),
+        name_hash: hash_bytes(lower),
+        lex: lexical(&name, lower, domain_len),
+        tool,
+        family,
+        domain_len: domain_len.min(keep) as u8,
+        name_len: keep as u8,
+        name: tail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charsets() {
+        assert_eq!(charset(b"mail"), Charset::Alpha);
+        assert_eq!(charset(b"deadbeef01"), Charset::Hex);
+        assert_eq!(charset(b"lad1wzccfqrddkiilhs10eo4u2trju2a"), Charset::Base36);
+        assert_eq!(charset(b"mfrggzdfmztwq2lk"), Charset::Base32);
+        assert_eq!(charset(b"AbOUAAC8dAFpCMUFBVjg0UUEwSUhCQTE"), Charset::Base64);
+        assert_eq!(charset(b"AAAAACQZQA"), Charset::Alpha);
+        assert_eq!(charset(b"x\xC3\xA9y"), Charset::Binary);
+        assert_eq!(charset(b"a*b"), Charset::Other);
+        assert_eq!(charset(b""), Charset::None);
+    }
+
+    #[test]
+    fn entropy_values() {
+        assert_eq!(entropy(b"aaaa"), 0.0);
+        assert!((entropy(b"abab") - 1.0).abs() < 1e-6);
+        assert!((entropy(b"AbAB") - 1.0).abs() < 1e-6);
+        assert!((entropy(b"abcd.efgh") - 3.0).abs() < 1e-6);
+        assert_eq!(entropy(b""), 0.0);
+    }
+}

@@ -1,0 +1,22 @@
+//! dnsentry: a DNS tunneling and exfiltration sensor.
+//!
+//! The modules follow the data path: [`capture`] sources → [`decode`] (L2–L4) → [`dns`] (message
+//! view) → [`features`] (compact [`record`]s) → [`aggregate`] shards over [`state`] → [`detect`]
+//! (scoring) → [`output`]. [`pipeline`] wires the stages with threads and channels.
+
+pub mod aggregate;
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod detect;
+pub mod dns;
+pub mod domain;
+pub mod features;
+pub mod flow;
+pub mod hash;
+pub mod output;
+pub mod pipeline;
+pub mod record;
+pub mod state;
+pub mod tcp;
+pub mod worker;

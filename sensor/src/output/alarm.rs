@@ -1,0 +1,104 @@
+//! Alarms and their JSON-lines form (schema in `docs/alarms.md`).
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::detect::Severity;
+
+/// Window counts reported with an alarm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowCounts {
+    /// Length of the short window, seconds.
+    pub seconds: u64,
+    pub queries: u32,
+    pub responses: u32,
+    pub unique_names: u64,
+    /// Distinct subdomain bytes in the short window.
+    pub subdomain_bytes: u64,
+    /// Distinct subdomain bytes in the long window.
+    pub long_subdomain_bytes: u64,
+    pub long_seconds: u64,
+    pub nxdomain: u32,
+    pub clients: u64,
+}
+
+/// One alarm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alarm {
+    /// Capture time of the message that raised it.
+    #[serde(serialize_with = "ser_ts")]
+    pub ts: u64,
+    pub severity: Severity,
+    pub domain: String,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    pub score: u32,
+    pub reasons: Vec<&'static str>,
+    pub tool: Option<&'static str>,
+    pub benign_family: Option<&'static str>,
+    pub sample_qnames: Vec<String>,
+    pub window: WindowCounts,
+    /// When this sensor first saw the domain.
+    #[serde(serialize_with = "ser_ts")]
+    pub first_seen: u64,
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with microseconds.
+pub fn rfc3339(ts_ns: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ts_ns as i128)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let micros = t.microsecond();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        micros
+    )
+}
+
+fn ser_ts<S: serde::Serializer>(ts: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ts))
+}
+
+/// Writes alarms as JSON lines, counting write failures instead of stopping capture.
+pub struct AlarmWriter {
+    out: Box<dyn Write + Send>,
+    pub written: u64,
+    pub failed: u64,
+}
+
+impl AlarmWriter {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        AlarmWriter { out, written: 0, failed: 0 }
+    }
+
+    pub fn write(&mut self, alarm: &Alarm) {
+        let ok = serde_json::to_writer(&mut self.out, alarm).is_ok() && self.out.write_all(b"\n").is_ok();
+        // Line-buffered so `tail -f` and pipes see each alarm at once.
+        if ok && self.out.flush().is_ok() {
+            self.written += 1;
+        } else {
+            self.failed += 1;
+            if self.failed.is_power_of_two() {
+                tracing::warn!(failed = self.failed, "cannot write alarm output");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(1_691_247_811_123_456_789), "2023-08-05T15:03:31.123456Z");
+    }
+}

@@ -1,0 +1,4 @@
+//! Outputs: alarms (JSON lines) and the end-of-run summary.
+
+pub mod alarm;
+pub mod summary;

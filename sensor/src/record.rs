@@ -1,0 +1,141 @@
+//! The compact per-message record workers hand to the aggregation shards.
+//!
+//! A record never holds the frame: numbers, hashes and the last [`NAME_TAIL`] bytes of the query
+//! name (which always contain the registered domain, and most of the subdomain), so the channel
+//! carries about 240 bytes per DNS message whatever the frame size.
+
+use crate::flow::IpAddr16;
+
+/// Bytes of the (lowercased) query name kept in a record, from the right.
+pub const NAME_TAIL: usize = 160;
+
+/// Bits of [`Record::flags`].
+pub mod flag {
+    /// The message is a response (QR=1).
+    pub const RESPONSE: u16 = 1;
+    /// Carried over TCP.
+    pub const TCP: u16 = 1 << 1;
+    /// The query name was longer than the kept tail.
+    pub const NAME_TRUNCATED: u16 = 1 << 2;
+    /// TC bit set (truncated response).
+    pub const TC: u16 = 1 << 3;
+    /// The message has an EDNS0 OPT record.
+    pub const EDNS: u16 = 1 << 4;
+}
+
+/// Character class of the longest subdomain label: the encodings tunnels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Charset {
+    /// No subdomain.
+    #[default]
+    None = 0,
+    /// Letters only (words), possibly with `-`.
+    Alpha,
+    /// Hex digits with at least one digit and one letter.
+    Hex,
+    /// RFC 4648 base32 alphabet with digits 2–7 present.
+    Base32,
+    /// Lowercase letters and digits (base36 and ordinary host names with numbers).
+    Base36,
+    /// Mixed case letters with digits, or `+`/`/`/`=`/`_`: base64 / base64url.
+    Base64,
+    /// Bytes outside printable ASCII: raw or base128 (iodine).
+    Binary,
+    /// Anything else (punctuation mixes).
+    Other,
+}
+
+impl Charset {
+    pub const fn code(self) -> &'static str {
+        match self {
+            Charset::None => "none",
+            Charset::Alpha => "alpha",
+            Charset::Hex => "hex",
+            Charset::Base32 => "base32",
+            Charset::Base36 => "base36",
+            Charset::Base64 => "base64",
+            Charset::Binary => "binary",
+            Charset::Other => "other",
+        }
+    }
+
+    /// Classes data encoders produce (as opposed to words).
+    pub fn is_encoding(self) -> bool {
+        matches!(self, Charset::Hex | Charset::Base32 | Charset::Base64 | Charset::Binary)
+    }
+}
+
+/// Lexical features of the query name.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Lexical {
+    /// Length of the dotted name.
+    pub qname_len: u8,
+    pub labels: u8,
+    /// Longest label of the subdomain part.
+    pub longest_label: u8,
+    /// Length of the subdomain part (name minus registered domain and its dot).
+    pub sub_len: u8,
+    pub charset: Charset,
+    /// Shannon entropy (bits per character) of the subdomain characters, case folded, dots excluded.
+    pub entropy: f32,
+    pub digits: u8,
+    pub uppers: u8,
+}
+
+/// What the worker knows about one DNS message.
+#[derive(Debug, Clone, Copy)]
+pub struct Record {
+    /// Position in capture order (frame index); equal records sort by it for determinism.
+    pub seq: u64,
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// The querier (source of a query, destination of a response).
+    pub client: IpAddr16,
+    pub server: IpAddr16,
+    pub client_port: u16,
+    pub server_port: u16,
+    pub vlan: u16,
+    pub dns_id: u16,
+    pub qtype: u16,
+    /// 12-bit RCODE (EDNS-extended); meaningful for responses.
+    pub rcode: u16,
+    pub flags: u16,
+    pub msg_len: u16,
+    pub answers: u16,
+    /// Sum of RDATA bytes of payload-carrying answers (TXT, NULL, PRIVATE, CNAME, MX, SRV, KEY...).
+    pub answer_payload: u16,
+    pub edns_size: u16,
+    /// Hash of the lowercased registered domain: the shard and table key.
+    pub domain_hash: u64,
+    /// Hash of the lowercased full query name.
+    pub name_hash: u64,
+    pub lex: Lexical,
+    /// Tool fingerprint matched by this message (see `detect::fingerprint::Tool`), 0 for none.
+    pub tool: u8,
+    /// Benign-transport family the name belongs to (see `detect::allowlist::Family`), 0 for none.
+    pub family: u8,
+    /// Length of the registered domain at the end of `name`.
+    pub domain_len: u8,
+    /// Bytes used in `name`.
+    pub name_len: u8,
+    /// The rightmost [`NAME_TAIL`] bytes of the lowercased query name.
+    pub name: [u8; NAME_TAIL],
+}
+
+impl Record {
+    pub fn is_response(&self) -> bool {
+        self.flags & flag::RESPONSE != 0
+    }
+
+    /// The kept (possibly truncated) query name.
+    pub fn name(&self) -> &[u8] {
+        &self.name[..self.name_len as usize]
+    }
+
+    /// The registered domain.
+    pub fn domain(&self) -> &[u8] {
+        let n = self.name();
+        &n[n.len() - self.domain_len as usize..]
+    }
+}

@@ -1,0 +1,5 @@
+//! Windowed state per registered domain and per (client, domain), in bounded tables.
+
+pub mod domain;
+pub mod kmv;
+pub mod window;

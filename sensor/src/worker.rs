@@ -1,0 +1,137 @@
+//! The per-core decode stage: frame → L2–L4 → DNS view → features → records. Shared by replay
+//! and live capture; it never knows where a frame came from.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::decode::{decode, LinkType, PortSet, Skip};
+use crate::detect::allowlist::Allowlist;
+use crate::dns::{DnsError, Message};
+use crate::features::{extract, Context};
+use crate::record::Record;
+use crate::tcp::{Reassembler, TcpStats};
+
+/// Counters of one worker. Plain integers: a worker owns them; they are summed at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub frames: u64,
+    pub bytes: u64,
+    /// Frames of a link type dnsentry cannot decode.
+    pub unsupported_link: u64,
+    pub skipped: [u64; Skip::ALL.len()],
+    pub dns_errors: [u64; DnsError::ALL.len()],
+    /// Valid messages without a question.
+    pub no_question: u64,
+    pub queries_udp: u64,
+    pub responses_udp: u64,
+    pub queries_tcp: u64,
+    pub responses_tcp: u64,
+    pub tcp: TcpStats,
+}
+
+impl WorkerStats {
+    pub fn dns_messages(&self) -> u64 {
+        self.queries_udp + self.responses_udp + self.queries_tcp + self.responses_tcp
+    }
+
+    pub fn parse_errors(&self) -> u64 {
+        self.dns_errors.iter().sum::<u64>() + self.no_question
+    }
+
+    pub fn merge(&mut self, o: &WorkerStats) {
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+        self.unsupported_link += o.unsupported_link;
+        for (a, b) in self.skipped.iter_mut().zip(o.skipped) {
+            *a += b;
+        }
+        for (a, b) in self.dns_errors.iter_mut().zip(o.dns_errors) {
+            *a += b;
+        }
+        self.no_question += o.no_question;
+        self.queries_udp += o.queries_udp;
+        self.responses_udp += o.responses_udp;
+        self.queries_tcp += o.queries_tcp;
+        self.responses_tcp += o.responses_tcp;
+        let (t, u) = (&mut self.tcp, &o.tcp);
+        t.messages += u.messages;
+        t.duplicate_segments += u.duplicate_segments;
+        t.gaps += u.gaps;
+        t.buffer_overflows += u.buffer_overflows;
+        t.table_full += u.table_full;
+        t.idle_evictions += u.idle_evictions;
+        t.closed += u.closed;
+    }
+}
+
+/// One worker's decoder state.
+pub struct Decoder {
+    ports: PortSet,
+    tcp: Reassembler,
+    allowlist: Arc<Allowlist>,
+    pub stats: WorkerStats,
+}
+
+impl Decoder {
+    pub fn new(cfg: &Config, allowlist: Arc<Allowlist>) -> Self {
+        Decoder {
+            ports: PortSet::new(&cfg.capture.dns_ports),
+            tcp: Reassembler::new(cfg.tcp.max_flows, cfg.tcp.max_buffered_bytes, cfg.tcp.idle_timeout_secs),
+            allowlist,
+            stats: WorkerStats::default(),
+        }
+    }
+
+    /// Decodes one frame; `out` receives a record per DNS message found.
+    pub fn frame(
+        &mut self,
+        link: Option<LinkType>,
+        data: &[u8],
+        ts_ns: u64,
+        seq: u64,
+        out: &mut impl FnMut(Record),
+    ) {
+        self.stats.frames += 1;
+        self.stats.bytes += data.len() as u64;
+        let Some(link) = link else {
+            self.stats.unsupported_link += 1;
+            return;
+        };
+        let pkt = match decode(link, data, &self.ports) {
+            Ok(p) => p,
+            Err(skip) => {
+                self.stats.skipped[skip.index()] += 1;
+                return;
+            }
+        };
+        let vlan = pkt.vlan.unwrap_or(0);
+        let ctx = Context { allowlist: &self.allowlist };
+        let stats = &mut self.stats;
+        let mut message = |bytes: &[u8], tcp: bool| match Message::parse(bytes) {
+            Err(e) => stats.dns_errors[e.index()] += 1,
+            Ok(msg) => match extract(&msg, &pkt.flow, tcp, vlan, ts_ns, seq, &ctx) {
+                Err(_) => stats.no_question += 1,
+                Ok(rec) => {
+                    match (tcp, rec.is_response()) {
+                        (false, false) => stats.queries_udp += 1,
+                        (false, true) => stats.responses_udp += 1,
+                        (true, false) => stats.queries_tcp += 1,
+                        (true, true) => stats.responses_tcp += 1,
+                    }
+                    out(rec);
+                }
+            },
+        };
+        match pkt.tcp {
+            None => message(pkt.payload, false),
+            Some(meta) => {
+                if pkt.payload.is_empty() && !(meta.fin || meta.rst) {
+                    stats.skipped[Skip::NoPayload.index()] += 1;
+                    return;
+                }
+                self.tcp.segment(ts_ns, &pkt.flow, meta, pkt.payload, &mut |m| message(m, true));
+                stats.tcp = self.tcp.stats.clone();
+            }
+        }
+    }
+}
