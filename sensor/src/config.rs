@@ -17,7 +17,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub capture: CaptureConfig,
@@ -216,19 +216,6 @@ impl Default for DetectConfig {
 impl Default for AllowlistConfig {
     fn default() -> Self {
         AllowlistConfig { builtin: true, extra: Vec::new() }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            capture: CaptureConfig::default(),
-            pipeline: PipelineConfig::default(),
-            tcp: TcpConfig::default(),
-            state: StateConfig::default(),
-            detect: DetectConfig::default(),
-            allowlist: AllowlistConfig::default(),
-        }
     }
 }
 

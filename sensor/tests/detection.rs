@@ -1,0 +1,129 @@
+//! Detection acceptance on real captures: every tunnel capture raises a `high` alarm for its
+//! domain; benign captures raise no `low` or `high` alarm; results do not depend on the number of
+//! workers.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use dnsentry::config::Config;
+use dnsentry::detect::Severity;
+use dnsentry::output::alarm::Alarm;
+use dnsentry::pipeline::{replay, ReplayReport};
+
+fn run(files: &[PathBuf], workers: usize, shards: usize) -> (Vec<Alarm>, ReplayReport) {
+    let mut cfg = Config::default();
+    cfg.pipeline.workers = workers;
+    cfg.pipeline.shards = shards;
+    // Small batches so that several epochs interleave across workers even on small captures.
+    cfg.pipeline.batch_frames = 64;
+    let alarms = Arc::new(Mutex::new(Vec::new()));
+    let sink = alarms.clone();
+    let report = replay(&cfg, files, Arc::new(AtomicU64::new(0)), move |a| sink.lock().unwrap().push(a));
+    let alarms = Arc::try_unwrap(alarms).unwrap().into_inner().unwrap();
+    (alarms, report)
+}
+
+fn check_tunnel(file: &PathBuf, tool: &str, domain: &str) {
+    let (alarms, report) = run(std::slice::from_ref(file), 2, 2);
+    assert!(report.file_errors.is_empty(), "{file:?}: {:?}", report.file_errors);
+    assert!(report.workers.dns_messages() > 100, "{file:?}: too few DNS messages");
+    let high: Vec<&Alarm> =
+        alarms.iter().filter(|a| a.severity == Severity::High && a.domain == domain).collect();
+    assert!(!high.is_empty(), "{file:?} ({tool}): no high alarm for {domain}; alarms: {alarms:#?}");
+    let a = high[0];
+    assert!(a.score >= 70 && a.score <= 100);
+    assert!(!a.reasons.is_empty());
+    assert!(!a.sample_qnames.is_empty());
+    assert!(a.sample_qnames.iter().all(|q| q.ends_with(domain)));
+    assert!(a.window.queries > 0);
+    // No other domain in a tunnel capture deserves more than info.
+    for a in &alarms {
+        if a.domain != domain {
+            assert_eq!(a.severity, Severity::Info, "{file:?}: unexpected alarm {a:#?}");
+        }
+    }
+}
+
+#[test]
+fn shared_tunnel_captures_raise_high_alarms() {
+    let Some(dir) = common::datasets() else { return };
+    let rows: Vec<_> = common::manifest(&dir).into_iter().filter(|(_, tool, _)| tool != "benign").collect();
+    assert!(rows.len() >= 8);
+    for (file, tool, domain) in rows {
+        check_tunnel(&file, &tool, &domain);
+    }
+}
+
+#[test]
+fn shared_tool_attribution() {
+    let Some(dir) = common::datasets() else { return };
+    for (file, tool, domain) in common::manifest(&dir) {
+        if !matches!(tool.as_str(), "iodine" | "dns2tcp" | "dnscat2") {
+            continue;
+        }
+        let (alarms, _) = run(std::slice::from_ref(&file), 1, 1);
+        let high =
+            alarms.iter().find(|a| a.severity == Severity::High && a.domain == domain).expect("high alarm");
+        assert_eq!(high.tool, Some(tool.as_str()), "{file:?}");
+    }
+}
+
+#[test]
+fn shared_benign_captures_raise_no_alarm() {
+    let Some(dir) = common::datasets() else { return };
+    let files: Vec<PathBuf> =
+        common::manifest(&dir).into_iter().filter(|(_, tool, _)| tool == "benign").map(|r| r.0).collect();
+    assert!(!files.is_empty());
+    let (alarms, report) = run(&files, 2, 2);
+    assert!(report.workers.dns_messages() > 50_000);
+    let bad: Vec<&Alarm> = alarms.iter().filter(|a| a.severity >= Severity::Low).collect();
+    assert!(bad.is_empty(), "benign traffic alarmed: {bad:#?}");
+}
+
+#[test]
+fn own_captures_meet_their_labels() {
+    let pcaps = common::own_pcaps();
+    if pcaps.is_empty() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "pcaps/LABELS.tsv missing");
+        return;
+    }
+    for (file, class, tool, domain) in pcaps {
+        if class == "tunnel" {
+            check_tunnel(&file, &tool, &domain);
+        } else {
+            let (alarms, report) = run(std::slice::from_ref(&file), 2, 2);
+            assert!(report.workers.dns_messages() > 100, "{file:?}");
+            let bad: Vec<&Alarm> = alarms.iter().filter(|a| a.severity >= Severity::Low).collect();
+            assert!(bad.is_empty(), "{file:?}: benign traffic alarmed: {bad:#?}");
+        }
+    }
+}
+
+fn key(a: &Alarm) -> String {
+    // Everything but the order in which shards happened to emit.
+    serde_json::to_string(a).unwrap()
+}
+
+#[test]
+fn results_do_not_depend_on_worker_count() {
+    let Some(dir) = common::datasets() else { return };
+    let mut files: Vec<PathBuf> = common::manifest(&dir).into_iter().map(|r| r.0).collect();
+    files.extend(common::own_pcaps().into_iter().map(|r| r.0));
+    let (a1, r1) = run(&files, 1, 1);
+    let (a4, r4) = run(&files, 4, 4);
+    let (a3, _) = run(&files, 3, 2);
+    assert!(a1.len() >= 8, "expected alarms, got {}", a1.len());
+    let mut k1: Vec<String> = a1.iter().map(key).collect();
+    let mut k4: Vec<String> = a4.iter().map(key).collect();
+    let mut k3: Vec<String> = a3.iter().map(key).collect();
+    k1.sort();
+    k4.sort();
+    k3.sort();
+    assert_eq!(k1, k4);
+    assert_eq!(k1, k3);
+    assert_eq!(r1.workers, r4.workers);
+    assert_eq!(r1.shards.records, r4.shards.records);
+}
