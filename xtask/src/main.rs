@@ -1,1 +1,101 @@
-fn main() {}
+//! Build, set-up and test orchestration: `cargo xtask <command>`.
+//!
+//! Every command that needs tools first runs the idempotent set-up (Debian packages from
+//! `scripts/apt-packages.txt`, rustup components), so the README's two commands work on a fresh
+//! machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  demo     set up, build, and replay the bundled captures (pcaps/): alarms on stdout, summary on stderr
+  test     set up, then the whole suite: fmt --check, clippy -D warnings, unit + integration tests
+  setup    install what is missing (Debian packages, rustup components); idempotent
+  pcaps    regenerate pcaps/ with the real tools (iodine, dns2tcp, unbound, nsd) in network namespaces (root)
+  bench    run the criterion benchmarks (numbers for docs/performance.md)
+";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd.current_dir(root()).status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn setup() -> Result<()> {
+    run(Command::new("bash").arg(root().join("scripts/setup.sh")))?;
+    // rustfmt and clippy come with the default rustup profile, but not with every install.
+    let have = Command::new("rustup").args(["component", "list", "--installed"]).output();
+    if let Ok(out) = have {
+        let list = String::from_utf8_lossy(&out.stdout);
+        for c in ["rustfmt", "clippy"] {
+            if !list.lines().any(|l| l.starts_with(c)) {
+                run(Command::new("rustup").args(["component", "add", c]))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    setup()?;
+    run(cargo().args(["build", "--release", "--package", "dnsentry"]))?;
+    let pcaps = root().join("pcaps");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&pcaps)
+        .with_context(|| format!("cannot list {}", pcaps.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng" || x == "gz"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no captures in {}", pcaps.display());
+    }
+    eprintln!("xtask: replaying {} bundled captures; alarms follow (JSON lines), then the summary", files.len());
+    run(Command::new(root().join("target/release/dnsentry")).arg("replay").args(&files))
+}
+
+fn test() -> Result<()> {
+    setup()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--release", "--workspace"]))?;
+    Ok(())
+}
+
+fn pcaps() -> Result<()> {
+    run(Command::new("bash").arg(root().join("scripts/make-pcaps.sh")).arg(root().join("pcaps")))
+}
+
+fn bench() -> Result<()> {
+    run(cargo().args(["bench", "--package", "dnsentry", "--bench", "pipeline"]))
+}
+
+fn main() -> Result<()> {
+    let cmd = std::env::args().nth(1).unwrap_or_default();
+    match cmd.as_str() {
+        "demo" => demo(),
+        "test" => test(),
+        "setup" => setup(),
+        "pcaps" => pcaps(),
+        "bench" => bench(),
+        "" | "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{HELP}"),
+    }
+}
