@@ -216,6 +216,76 @@ mod tests {
         assert_eq!(decode(LinkType::LinuxSll2, &sll2, &ports).unwrap().payload, b"raw");
     }
 
+    /// IPv4 header with `opts` option bytes (multiple of 4) and a UDP datagram to port 53.
+    fn ipv4_udp(opts: &[u8], frag: u16, payload: &[u8]) -> Vec<u8> {
+        let ihl = 5 + opts.len() / 4;
+        let total = ihl * 4 + 8 + payload.len();
+        let mut v = vec![0x40 | ihl as u8, 0, (total >> 8) as u8, total as u8, 0, 1];
+        v.extend(frag.to_be_bytes());
+        v.extend([64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        v.extend(opts);
+        v.extend(1234u16.to_be_bytes());
+        v.extend(53u16.to_be_bytes());
+        v.extend(((8 + payload.len()) as u16).to_be_bytes());
+        v.extend([0, 0]);
+        v.extend(payload);
+        v
+    }
+
+    #[test]
+    fn ipv4_options_and_fragments() {
+        let ports = PortSet::new(&[53]);
+        let f = ipv4_udp(&[1, 1, 1, 0], 0, b"opts");
+        assert_eq!(decode(LinkType::RawIp, &f, &ports).unwrap().payload, b"opts");
+        // More-fragments set (first fragment) and a non-first fragment.
+        let first = ipv4_udp(&[], 0x2000, b"frag");
+        assert_eq!(decode(LinkType::RawIp, &first, &ports).unwrap_err(), Skip::Fragment);
+        let later = ipv4_udp(&[], 0x0010, b"frag");
+        assert_eq!(decode(LinkType::RawIp, &later, &ports).unwrap_err(), Skip::Fragment);
+    }
+
+    #[test]
+    fn ipv6_extension_headers() {
+        let ports = PortSet::new(&[53]);
+        let payload = b"v6ext";
+        let udp_len = 8 + payload.len();
+        // Hop-by-hop (8 bytes) then destination options (8 bytes), then UDP.
+        let mut v = vec![0x60, 0, 0, 0];
+        v.extend(((16 + udp_len) as u16).to_be_bytes());
+        v.extend([0, 64]); // next header: hop-by-hop
+        v.extend([0xfd; 16]);
+        v.extend([0xfe; 16]);
+        v.extend([60, 0, 1, 4, 0, 0, 0, 0]); // -> destination options
+        v.extend([17, 0, 1, 4, 0, 0, 0, 0]); // -> UDP
+        v.extend(5000u16.to_be_bytes());
+        v.extend(53u16.to_be_bytes());
+        v.extend((udp_len as u16).to_be_bytes());
+        v.extend([0, 0]);
+        v.extend(payload);
+        let p = decode(LinkType::RawIp, &v, &ports).unwrap();
+        assert_eq!(p.payload, payload);
+        assert!(p.flow.src.v6);
+    }
+
+    #[test]
+    fn two_vlan_tags() {
+        let ports = PortSet::new(&[53]);
+        let inner = ipv4_udp(&[], 0, b"qinq");
+        let mut f = vec![2; 6];
+        f.extend([1; 6]);
+        f.extend([0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0x2a, 0x08, 0x00]);
+        f.extend(inner);
+        let p = decode(LinkType::Ethernet, &f, &ports).unwrap();
+        assert_eq!(p.payload, b"qinq");
+        assert_eq!(p.vlan, Some(100));
+        // ARP is not IP.
+        let mut arp = vec![2; 6];
+        arp.extend([1; 6]);
+        arp.extend([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        arp.extend([0; 20]);
+        assert_eq!(decode(LinkType::Ethernet, &arp, &ports).unwrap_err(), Skip::NonIp);
+    }
+
     #[test]
     fn port_set() {
         let s = PortSet::new(&[53, 5353, 0, 65535]);
