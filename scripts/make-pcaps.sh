@@ -114,7 +114,23 @@ wait_log() {
   log "no '$pat' in $1.log after ${secs}s:"; tail -n 20 "$logf" >&2 || true
   return 1
 }
+# run a long foreground step in the background and wait for it, so INT/TERM are handled at once
+run() { "$@" & local pid=$!; PIDS+=("$pid"); wait "$pid"; }
 want() { [[ -z $only ]] || [[ " $only " == *" $1 "* ]]; }
+FAILS=0
+# check_xfer NAME: both ends of xfer.py agree (bytes and sha256 each way); record a failure if not
+check_xfer() {
+  local cli=$W/logs/xfer-$1-cli.log srv=$W/logs/xfer-$1-srv.log c s up down
+  c=$(sed -n 's/^client: sent \([0-9]*\) (sha256 \([0-9a-f]*\)) received \([0-9]*\) (sha256 \([0-9a-f]*\))$/\1 \2 \3 \4/p' "$cli" 2>/dev/null)
+  s=$(sed -n 's/^server: sent \([0-9]*\) (sha256 \([0-9a-f]*\)) received \([0-9]*\) (sha256 \([0-9a-f]*\))$/\3 \4 \1 \2/p' "$srv" 2>/dev/null)
+  if [[ -n $c && $c == "$s" ]]; then
+    read -r up _ down _ <<<"$c"
+    log "$1: tunnel carried $up bytes up and $down bytes down, checksums match"
+  else
+    log "$1: FAILED: incomplete transfer through the tunnel"; sed 's/^/  /' "$cli" "$srv" >&2 || true
+    FAILS=$((FAILS + 1))
+  fi
+}
 
 mkdir -p "$W/logs" "$W/cap"
 
@@ -242,10 +258,10 @@ iodine_capture() {
   inns "$C" timeout 20 ping -c 5 -i 0.5 -q "$net.1" | sed -n 's/^/  /;/packets/p' >&2 || log "$name: ping over the tunnel failed"
   spawn x "$A" "xfer-$name-srv" timeout 150 "$PY" "$lib/xfer.py" serve "$net.1" 8080 "$down" "$up"
   wait_log "xfer-$name-srv" "listening" 10 "$x"
-  inns "$C" timeout 150 "$PY" "$lib/xfer.py" fetch "$net.1" 8080 "$up" "$down" >"$W/logs/xfer-$name-cli.log" 2>&1 \
+  run inns "$C" timeout 150 "$PY" "$lib/xfer.py" fetch "$net.1" 8080 "$up" "$down" >"$W/logs/xfer-$name-cli.log" 2>&1 \
     || log "$name: transfer did not finish"
   sleep 1
-  sed 's/^/  /' "$W/logs/xfer-$name-cli.log" "$W/logs/xfer-$name-srv.log" >&2 || true
+  check_xfer "$name"
   stop "$x" "$c"
   capture_stop "$name"
   stop "$d"
@@ -253,9 +269,10 @@ iodine_capture() {
 }
 
 # --- dns2tcp ---------------------------------------------------------------------------------
-# dns2tcp_capture NAME QTYPE DOMAIN SERVER_IP BYTES_EACH_WAY
+# dns2tcp_capture NAME QTYPE DOMAIN SERVER_IP BYTES_EACH_WAY RATE (bytes/s: an interactive-ish
+# session; unpaced, 60 KB cross the LAN-fast namespaces in under 0.1 s)
 dns2tcp_capture() {
-  local name=$1 qtype=$2 domain=$3 sip=$4 bytes=$5 d c x
+  local name=$1 qtype=$2 domain=$3 sip=$4 bytes=$5 rate=$6 d c x
   want "$name" || return 0
   log "$name: dns2tcp -T $qtype via $RESOLVER for $domain"
   restart_resolver "$DNS2TCP_QMIN"
@@ -269,7 +286,7 @@ domain = $domain
 resources = files:127.0.0.1:7000
 EOF
   mkdir -p "$W/empty"
-  spawn x "$A" "xfer-$name-srv" timeout 200 "$PY" "$lib/xfer.py" serve 127.0.0.1 7000 "$bytes" "$bytes"
+  spawn x "$A" "xfer-$name-srv" timeout 200 "$PY" "$lib/xfer.py" serve 127.0.0.1 7000 "$bytes" "$bytes" "$rate"
   wait_log "xfer-$name-srv" "listening" 10 "$x"
   spawn d "$A" "dns2tcpd-$name" timeout 240 dns2tcpd -F -d 1 -f "$W/$name-dns2tcpd.conf"
   sleep 1
@@ -277,10 +294,10 @@ EOF
   capture_start "$name"
   spawn c "$C" "dns2tcpc-$name" timeout 240 dns2tcpc -z "$domain" -k dnsentrykey -r files -l 2222 -T "$qtype" "$RESOLVER"
   for _ in $(seq 100); do inns "$C" ss -Hlnt 'sport = :2222' | grep -q . && break; sleep 0.1; done
-  inns "$C" timeout 200 "$PY" "$lib/xfer.py" fetch 127.0.0.1 2222 "$bytes" "$bytes" >"$W/logs/xfer-$name-cli.log" 2>&1 \
+  run inns "$C" timeout 200 "$PY" "$lib/xfer.py" fetch 127.0.0.1 2222 "$bytes" "$bytes" "$rate" >"$W/logs/xfer-$name-cli.log" 2>&1 \
     || log "$name: transfer did not finish"
   sleep 1
-  sed 's/^/  /' "$W/logs/xfer-$name-cli.log" "$W/logs/xfer-$name-srv.log" >&2 || true
+  check_xfer "$name"
   stop "$c" "$x"
   capture_stop "$name"
   stop "$d"
@@ -293,29 +310,37 @@ benign_capture() {
   log "benign: $(wc -l <"$W/plan.tsv") planned queries from $(cut -f2 "$W/plan.tsv" | sort -u | wc -l) clients through unbound"
   restart_resolver yes
   capture_start benign
-  inns "$C" timeout 200 "$PY" "$lib/run-plan.py" "$W/plan.tsv" "$RESOLVER" >&2
+  run inns "$C" timeout 200 "$PY" "$lib/run-plan.py" "$W/plan.tsv" "$RESOLVER" >&2
   sleep 1
   capture_stop benign
+  # the same traffic as a trunk port shows it: 802.1Q / QinQ tags added offline (no 8021q module)
+  "$PY" "$lib/vlan-tag.py" "$out/benign.pcap" "$out/mixed-vlan.pcap" 400 >&2
 }
 
 start=$SECONDS
-iodine_capture iodine-null NULL "" t.iodine-lab.test 10.53.2.53 10.99.1 150000 40000
+iodine_capture iodine-null NULL "" t.iodine-lab.test 10.53.2.53 10.99.1 120000 30000
 iodine_capture iodine-txt TXT "" t.iodine-txt.test 10.53.2.54 10.99.2 80000 20000
 iodine_capture iodine-cname-base32 CNAME base32 t.iodine-cname.test 10.53.2.55 10.99.3 40000 10000
-dns2tcp_capture dns2tcp-txt TXT t.dns2tcp-lab.test 10.53.2.56 30000
-dns2tcp_capture dns2tcp-key KEY t.dns2tcp-key.test 10.53.2.57 30000
+dns2tcp_capture dns2tcp-txt TXT t.dns2tcp-lab.test 10.53.2.56 20000 5000
+dns2tcp_capture dns2tcp-key KEY t.dns2tcp-key.test 10.53.2.57 20000 5000
 benign_capture
 
 if [[ -z $only ]]; then
   {
     printf 'file\tclass\ttool\tvariant\tdomain\tnotes\n'
-    printf 'iodine-null.pcap\ttunnel\tiodine\tNULL, lazy mode, auto upstream encoding\tiodine-lab.test\ttunnel zone t.iodine-lab.test; ping + ~150 KB down / ~40 KB up over the tun\n'
-    printf 'iodine-txt.pcap\ttunnel\tiodine\tTXT, auto downstream encoding\tiodine-txt.test\ttunnel zone t.iodine-txt.test; ping + ~80 KB down / ~20 KB up\n'
-    printf 'iodine-cname-base32.pcap\ttunnel\tiodine\tCNAME, downstream base32\tiodine-cname.test\ttunnel zone t.iodine-cname.test; ping + ~40 KB down / ~10 KB up\n'
-    printf 'dns2tcp-txt.pcap\ttunnel\tdns2tcp\tTXT\tdns2tcp-lab.test\ttunnel zone t.dns2tcp-lab.test; one TCP session, 30 KB each way\n'
-    printf 'dns2tcp-key.pcap\ttunnel\tdns2tcp\tKEY\tdns2tcp-key.test\ttunnel zone t.dns2tcp-key.test; one TCP session, 30 KB each way\n'
-    printf 'benign.pcap\tbenign\tunbound\tmixed clients, qname minimisation\t-\tfalse-positive traps: AV reputation, DNSBL, DKIM/SPF, ACME, PTR sweep, _ta- telemetry, wildcard, CDNs, busy NAT client\n'
+    t='both resolver links; unbound with qname-minimisation off'
+    printf 'iodine-null.pcap\ttunnel\tiodine\tNULL (-T NULL), upstream Base128, downstream raw, lazy mode\tiodine-lab.test\ttunnel zone t.iodine-lab.test; ping + 120 KB down / 30 KB up over the tun; %s\n' "$t"
+    printf 'iodine-txt.pcap\ttunnel\tiodine\tTXT (-T TXT), upstream Base128, downstream Raw (autodetected)\tiodine-txt.test\ttunnel zone t.iodine-txt.test; ping + 80 KB down / 20 KB up; %s\n' "$t"
+    printf 'iodine-cname-base32.pcap\ttunnel\tiodine\tCNAME (-T CNAME -O base32), upstream Base128, downstream Base32\tiodine-cname.test\ttunnel zone t.iodine-cname.test; ping + 40 KB down / 10 KB up; %s\n' "$t"
+    printf 'dns2tcp-txt.pcap\ttunnel\tdns2tcp\tTXT (-T TXT), key auth\tdns2tcp-lab.test\ttunnel zone t.dns2tcp-lab.test; one TCP session, 20 KB each way at ~5 KB/s; %s\n' "$t"
+    printf 'dns2tcp-key.pcap\ttunnel\tdns2tcp\tKEY (-T KEY), key auth\tdns2tcp-key.test\ttunnel zone t.dns2tcp-key.test; one TCP session, 20 KB each way at ~5 KB/s; %s\n' "$t"
+    printf 'benign.pcap\tbenign\tunbound\t8 clients, ~1200 queries in 70 s, qname minimisation on\t-\tboth resolver links; false-positive traps: AV reputation (McAfee/ESET/Sophos over TCP), DNSBL, DKIM/SPF/DMARC, ACME, CAA, PTR sweep of a /24, _ta- telemetry, wildcard, CDNs, busy NAT client, random Chrome probes\n'
+    printf 'mixed-vlan.pcap\tbenign\tunbound\t802.1Q VID 110 (client side) + QinQ 802.1ad 300 / 802.1Q 20 (upstream side), every 7th frame and ARP untagged\t-\tfirst 400 frames of benign.pcap with tags inserted offline by scripts/pcaps/vlan-tag.py\n'
   } >"$out/LABELS.tsv"
 fi
 log "done in $((SECONDS - start)) s; captures in $out"
 ls -l "$out" >&2
+if ((FAILS)); then
+  log "$FAILS tunnel transfer(s) incomplete: see above"
+  exit 1
+fi

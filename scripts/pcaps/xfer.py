@@ -2,8 +2,9 @@
 """Move bytes both ways over one TCP connection (used through the DNS tunnels).
 
   xfer.py serve HOST PORT SEND RECV   accept one connection, send SEND random bytes while reading
-                                      RECV bytes, print "server: sent N received M sha256 X", close
+                                      RECV bytes, print "server: sent N (sha256) received M (sha256)", close
   xfer.py fetch HOST PORT SEND RECV   connect, the same from the client side
+  an optional 6th argument RATE paces the sending side at about RATE bytes/s (1 KiB chunks)
 Both sides stream concurrently (a thread writes, the main thread reads). No half-close: dns2tcpc
 tears the whole session down on a local FIN, so each side reads the length it expects and only
 then closes (the server first). Standard library only.
@@ -13,18 +14,26 @@ import os
 import socket
 import sys
 import threading
+import time
 
 
-def pump(sock, n):
+def pump(sock, n, sent_hash, rate):
     left = n
+    start = time.monotonic()
     while left:
-        chunk = os.urandom(min(left, 4096))
+        chunk = os.urandom(min(left, 1024 if rate else 4096))
+        sent_hash.update(chunk)
         sock.sendall(chunk)
         left -= len(chunk)
+        if rate:
+            ahead = (n - left) / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
 
 
-def run(sock, role, n, want):
-    th = threading.Thread(target=pump, args=(sock, n))
+def run(sock, role, n, want, rate):
+    sh = hashlib.sha256()
+    th = threading.Thread(target=pump, args=(sock, n, sh, rate))
     th.start()
     h = hashlib.sha256()
     got = 0
@@ -43,11 +52,13 @@ def run(sock, role, n, want):
         except OSError:
             pass
     sock.close()
-    print("%s: sent %d received %d sha256 %s" % (role, n, got, h.hexdigest()[:16]), flush=True)
+    print("%s: sent %d (sha256 %s) received %d (sha256 %s)" % (role, n, sh.hexdigest()[:12], got, h.hexdigest()[:12]),
+          flush=True)
 
 
 def main():
     mode, host, port, n, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    rate = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     if mode == "serve":
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -55,11 +66,11 @@ def main():
         ls.listen(1)
         print("server: listening on %s:%d" % (host, port), flush=True)
         s, _ = ls.accept()
-        run(s, "server", n, want)
+        run(s, "server", n, want, rate)
     else:
         s = socket.create_connection((host, port), timeout=120)
         s.settimeout(120)
-        run(s, "client", n, want)
+        run(s, "client", n, want, rate)
 
 
 if __name__ == "__main__":

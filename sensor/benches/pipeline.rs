@@ -26,11 +26,14 @@ fn captures() -> Vec<(&'static str, PathBuf)> {
     };
     vec![
         ("benign", pick("ggy-normal_00000_20230805150331.pcap.gz", "benign.pcap")),
-        ("iodine", pick("korving-iodine-file_transfer-null-base32-dnsmasq-1cdbe9.pcap.gz", "iodine-null.pcap")),
+        (
+            "iodine",
+            pick("korving-iodine-file_transfer-null-base32-dnsmasq-1cdbe9.pcap.gz", "iodine-null.pcap"),
+        ),
     ]
 }
 
-fn load(path: &PathBuf) -> Vec<(Option<LinkType>, u64, Vec<u8>)> {
+fn load(path: &std::path::Path) -> Vec<(Option<LinkType>, u64, Vec<u8>)> {
     let mut frames = Vec::new();
     dnsentry::capture::pcap::read_file(path, Arc::new(AtomicU64::new(0)), |f| {
         frames.push((f.link, f.ts_ns, f.data.to_vec()))

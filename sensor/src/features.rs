@@ -169,7 +169,7 @@ pub fn extract(
     }
     let shape =
         MessageShape { sub_labels: &labels[..n], qtype: q.qtype, is_response: response, first_answer };
-    let tool = fingerprint::match_message(&shape).map_or(0, |t| t as u8);
+    let fp = fingerprint::match_session(&shape);
     let first_label = lower.split(|&c| c == b'.').next().unwrap_or_default();
     let family = ctx.allowlist.classify(lower, first_label, q.qtype).map_or(0, |f| f as u8);
 
@@ -212,7 +212,8 @@ pub fn extract(
         domain_hash: hash_bytes(&lower[lower.len() - domain_len..]),
         name_hash: hash_bytes(lower),
         lex: lexical(&name, lower, domain_len),
-        tool,
+        tool: fp.map_or(0, |m| m.tool as u8),
+        tool_session: fp.map_or(0, |m| m.session),
         family,
         domain_len: domain_len.min(keep) as u8,
         name_len: keep as u8,

@@ -113,6 +113,8 @@ pub struct Record {
     pub lex: Lexical,
     /// Tool fingerprint matched by this message (see `detect::fingerprint::Tool`), 0 for none.
     pub tool: u8,
+    /// Session detail of the fingerprint (dnscat2 session id), 0 if none.
+    pub tool_session: u16,
     /// Benign-transport family the name belongs to (see `detect::allowlist::Family`), 0 for none.
     pub family: u8,
     /// Length of the registered domain at the end of `name`.

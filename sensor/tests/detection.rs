@@ -127,3 +127,20 @@ fn results_do_not_depend_on_worker_count() {
     assert_eq!(r1.workers, r4.workers);
     assert_eq!(r1.shards.records, r4.shards.records);
 }
+
+#[test]
+fn benign_transport_is_reported_as_info_not_hidden() {
+    let benign = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pcaps/benign.pcap");
+    if !benign.is_file() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "pcaps/benign.pcap missing");
+        return;
+    }
+    let (alarms, _) = run(&[benign], 2, 2);
+    let families: std::collections::BTreeSet<&str> =
+        alarms.iter().filter(|a| a.severity == Severity::Info).filter_map(|a| a.benign_family).collect();
+    assert!(families.contains("antivirus"), "{families:?}");
+    assert!(alarms
+        .iter()
+        .filter(|a| a.severity == Severity::Info)
+        .all(|a| a.reasons.contains(&"benign_transport") && a.benign_family.is_some()));
+}

@@ -64,7 +64,10 @@ fn demo() -> Result<()> {
     if files.is_empty() {
         bail!("no captures in {}", pcaps.display());
     }
-    eprintln!("xtask: replaying {} bundled captures; alarms follow (JSON lines), then the summary", files.len());
+    eprintln!(
+        "xtask: replaying {} bundled captures; alarms follow (JSON lines), then the summary",
+        files.len()
+    );
     run(Command::new(root().join("target/release/dnsentry")).arg("replay").args(&files))
 }
 

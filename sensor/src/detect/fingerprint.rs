@@ -32,6 +32,13 @@ impl Tool {
     }
 
     /// The name reported in the alarm's `tool` field.
+    /// Fingerprints precise enough to override the benign-transport allow-list. The hex framing
+    /// of dnscat2 and Cobalt Strike can occur by chance in hash-named lookups; those need
+    /// session consistency and never override the allow-list.
+    pub const fn is_precise(self) -> bool {
+        matches!(self, Tool::Iodine | Tool::Dns2tcp | Tool::OzymanDns | Tool::DnsExfiltrator)
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Tool::Iodine => "iodine",
@@ -135,6 +142,31 @@ fn cobaltstrike(m: &MessageShape) -> bool {
         && matches!(l[0], b"api" | b"www6" | b"cdn" | b"post")
         && l[1..].iter().any(|x| x.len() >= 8 && is_hex(x))
         && l[1..].iter().all(|x| is_hex(x))
+}
+
+/// The dnscat2 session id (hex characters 6..10 of the framing), for consistency checks.
+fn dnscat2_session(m: &MessageShape) -> u16 {
+    let first = m.sub_labels.first().copied().unwrap_or_default();
+    first
+        .get(6..10)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| u16::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// A fingerprint match: the tool and a detail that must stay constant across a session (the
+/// dnscat2 session id; 0 for tools without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    pub tool: Tool,
+    pub session: u16,
+}
+
+/// Matches a message, with the session detail.
+pub fn match_session(m: &MessageShape) -> Option<Match> {
+    let tool = match_message(m)?;
+    let session = if tool == Tool::Dnscat2 { dnscat2_session(m) } else { 0 };
+    Some(Match { tool, session })
 }
 
 /// The first tool whose fingerprint matches the message.

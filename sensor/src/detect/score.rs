@@ -79,7 +79,21 @@ pub fn score(d: &DomainState, cd: Option<&ClientDomain>, cfg: &DetectConfig) -> 
         }
     }
     let score = score.min(100);
-    let mut severity = if score >= cfg.high_score {
+    // The shape of names (encodings, entropy, length, types) says "could be a tunnel"; only
+    // evidence that information moves, or a fingerprint, makes it an alarm.
+    const EVIDENCE: [Reason; 7] = [
+        Reason::ToolFingerprint,
+        Reason::SubdomainBytes,
+        Reason::SlowLeak,
+        Reason::ManyUniqueNames,
+        Reason::LargeAnswers,
+        Reason::RareQtype,
+        Reason::Beacon,
+    ];
+    let evidence = EVIDENCE.iter().any(|r| reasons.contains(*r));
+    let mut severity = if !evidence {
+        None
+    } else if score >= cfg.high_score {
         Some(Severity::High)
     } else if score >= cfg.low_score {
         Some(Severity::Low)
@@ -88,9 +102,120 @@ pub fn score(d: &DomainState, cd: Option<&ClientDomain>, cfg: &DetectConfig) -> 
     };
     // Benign transport is reported, not hidden: demoted to info unless a tool fingerprint proves
     // a tunnel.
-    if severity.is_some() && d.benign_family().is_some() && !fingerprinted {
+    let precise = fingerprinted && d.tool.is_some_and(|t| t.is_precise());
+    if severity.is_some() && d.benign_family().is_some() && !precise {
         reasons.insert(Reason::BenignTransport);
         severity = Some(Severity::Info);
     }
     Verdict { score, reasons, severity }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::IpAddr16;
+    use crate::record::{Charset, Lexical, Record, NAME_TAIL};
+    use crate::state::domain::DomainState;
+
+    fn query(name: &str, ts: u64, qtype: u16, charset: Charset, tool: u8, session: u16) -> Record {
+        let mut buf = [0u8; NAME_TAIL];
+        buf[..name.len()].copy_from_slice(name.as_bytes());
+        let sub_len = name.len() - "example.com".len() - 1;
+        Record {
+            seq: 0,
+            ts_ns: ts,
+            client: IpAddr16::v4([10, 0, 0, 1]),
+            server: IpAddr16::v4([10, 0, 0, 53]),
+            client_port: 5000,
+            server_port: 53,
+            vlan: 0,
+            dns_id: 1,
+            qtype,
+            rcode: 0,
+            flags: 0,
+            msg_len: 80,
+            answers: 0,
+            answer_payload: 0,
+            edns_size: 0,
+            domain_hash: 1,
+            name_hash: crate::hash::hash_bytes(name.as_bytes()),
+            lex: Lexical {
+                qname_len: name.len() as u8,
+                labels: 3,
+                longest_label: sub_len as u8,
+                sub_len: sub_len as u8,
+                charset,
+                entropy: 3.9,
+                digits: 10,
+                uppers: 0,
+            },
+            tool,
+            tool_session: session,
+            family: 0,
+            domain_len: 11,
+            name_len: name.len() as u8,
+            name: buf,
+        }
+    }
+
+    fn feed(recs: &[Record]) -> Verdict {
+        let cfg = DetectConfig::default();
+        let mut d = DomainState::new(b"example.com", 0, 64);
+        let mut v = None;
+        for r in recs {
+            d.update(r, 120_000_000_000, 3_600_000_000_000);
+            v = Some(score(&d, None, &cfg));
+        }
+        v.unwrap()
+    }
+
+    #[test]
+    fn shape_without_evidence_never_alarms() {
+        // Ten long hex names (telemetry-like GUIDs): encoded, long, high entropy, but no volume.
+        let recs: Vec<Record> = (0..10)
+            .map(|i| {
+                query(&format!("{i:032x}.{i:016x}.example.com"), i * 1_000_000_000, 1, Charset::Hex, 0, 0)
+            })
+            .collect();
+        let v = feed(&recs);
+        assert!(v.reasons.contains(Reason::EncodedLabels) && v.reasons.contains(Reason::LongNames));
+        assert!(v.score >= 30, "{v:?}");
+        assert_eq!(v.severity, None);
+    }
+
+    #[test]
+    fn volume_with_shape_alarms_high() {
+        let recs: Vec<Record> = (0..200)
+            .map(|i| {
+                query(
+                    &format!("{:040x}.{i:016x}.example.com", i * 7919),
+                    i * 100_000_000,
+                    16,
+                    Charset::Hex,
+                    0,
+                    0,
+                )
+            })
+            .collect();
+        let v = feed(&recs);
+        assert!(v.reasons.contains(Reason::SubdomainBytes), "{v:?}");
+        assert_eq!(v.severity, Some(Severity::High), "{v:?}");
+    }
+
+    #[test]
+    fn fingerprint_sessions_must_repeat_across_names() {
+        // Chance dnscat2-like framing with a different session each time: no fingerprint reason.
+        let random: Vec<Record> = (0..20)
+            .map(|i| query(&format!("{i:040x}.example.com"), i, 16, Charset::Hex, 3, 1000 + i as u16))
+            .collect();
+        assert!(!feed(&random).reasons.contains(Reason::ToolFingerprint));
+        // One session across different names: a fingerprint.
+        let session: Vec<Record> =
+            (0..20).map(|i| query(&format!("{i:040x}.example.com"), i, 16, Charset::Hex, 3, 42)).collect();
+        assert!(feed(&session).reasons.contains(Reason::ToolFingerprint));
+        // The same name over and over (query, response, upstream copy) confirms nothing.
+        let same: Vec<Record> =
+            (0..20).map(|i| query(&format!("{:040x}.example.com", 5), i, 16, Charset::Hex, 3, 42)).collect();
+        assert!(!feed(&same).reasons.contains(Reason::ToolFingerprint));
+    }
 }

@@ -34,6 +34,15 @@ impl TopClients {
     }
 }
 
+/// A tool session being confirmed: the same session detail under two different names.
+#[derive(Debug, Clone, Copy)]
+struct ToolSession {
+    tool: Tool,
+    session: u16,
+    name_hash: u64,
+    confirmed: bool,
+}
+
 /// What dnsentry knows of one registered domain.
 #[derive(Debug, Clone)]
 pub struct DomainState {
@@ -52,6 +61,8 @@ pub struct DomainState {
     /// The tool a fingerprint attributed (sticky once seen).
     pub tool: Option<Tool>,
     family: Option<Family>,
+    /// The last fingerprint session seen.
+    tool_session: Option<ToolSession>,
     /// Capture time of the last alarm per severity (index = severity), if any.
     pub last_alarm_ns: [Option<u64>; 3],
 }
@@ -75,6 +86,7 @@ impl DomainState {
             samples: Vec::new(),
             tool: None,
             family: None,
+            tool_session: None,
             last_alarm_ns: [None; 3],
         }
     }
@@ -89,14 +101,35 @@ impl DomainState {
             self.top_clients = TopClients::default();
         }
         self.long.roll(now, long_ns);
+        // A hit counts when the tool's session detail is confirmed by two different names (always,
+        // for tools without one): chance matches of dnscat2's hex framing in hash-named lookups
+        // do not repeat a session.
+        let mut tool_hit = false;
         if let Some(t) = Tool::from_u8(r.tool) {
-            self.tool = Some(t);
+            tool_hit = r.tool_session == 0;
+            match &mut self.tool_session {
+                Some(s) if s.tool == t && s.session == r.tool_session => {
+                    s.confirmed |= s.name_hash != r.name_hash;
+                    tool_hit |= s.confirmed;
+                }
+                other => {
+                    *other = Some(ToolSession {
+                        tool: t,
+                        session: r.tool_session,
+                        name_hash: r.name_hash,
+                        confirmed: false,
+                    })
+                }
+            }
+            if tool_hit {
+                self.tool = Some(t);
+            }
         }
         if let Some(f) = Family::from_u8(r.family) {
             self.family = Some(f);
         }
-        let new_name = self.short.add(r);
-        self.long.add(r);
+        let new_name = self.short.add(r, tool_hit);
+        self.long.add(r, tool_hit);
         if !r.is_response() {
             self.clients.insert(crate::hash::hash_bytes(&r.client.bytes), 0);
             self.top_clients.add(r.client);

@@ -64,13 +64,12 @@ impl Window {
         }
     }
 
-    /// Adds a record. Returns true if its name was new in this window.
-    pub fn add(&mut self, r: &Record) -> bool {
+    /// Adds a record; `tool_hit` says whether it counts as a fingerprint hit. Returns true if its
+    /// name was new in this window.
+    pub fn add(&mut self, r: &Record, tool_hit: bool) -> bool {
+        self.tool_hits += u32::from(tool_hit);
         if r.family != 0 {
             self.family_hits += 1;
-        }
-        if r.tool != 0 {
-            self.tool_hits += 1;
         }
         if r.is_response() {
             self.responses += 1;
