@@ -71,11 +71,47 @@ fn demo() -> Result<()> {
     run(Command::new(root().join("target/release/dnsentry")).arg("replay").args(&files))
 }
 
+/// Runs `cargo test`, echoing its output, and returns the (passed, failed) totals of all its
+/// test binaries.
+fn cargo_test(args: &[&str]) -> Result<(u64, u64, bool)> {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = cargo();
+    cmd.arg("test").args(args).current_dir(root()).stdout(std::process::Stdio::piped());
+    eprintln!("xtask: {cmd:?}");
+    let mut child = cmd.spawn().context("cannot run cargo test")?;
+    let (mut passed, mut failed) = (0, 0);
+    let out = child.stdout.take().context("no stdout")?;
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        println!("{line}");
+        // "test result: ok. 12 passed; 0 failed; 0 ignored; ..."
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(['.', ';']) {
+                let mut words = part.split_whitespace();
+                if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                    match (n.parse::<u64>(), what) {
+                        (Ok(n), "passed") => passed += n,
+                        (Ok(n), "failed") => failed += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let ok = child.wait()?.success();
+    Ok((passed, failed, ok))
+}
+
 fn test() -> Result<()> {
     setup()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--release", "--workspace"]))?;
+    let (passed, failed, ok) = cargo_test(&["--release", "--workspace", "--no-fail-fast"])?;
+    // One closing line for the whole suite, whatever order the test binaries ran in.
+    println!("total: {passed} passed, {failed} failed");
+    if !ok || failed > 0 {
+        bail!("{failed} tests failed");
+    }
     Ok(())
 }
 
