@@ -77,7 +77,7 @@ fn whole_pipeline(c: &mut Criterion) {
                     let report = dnsentry::pipeline::replay(
                         &cfg,
                         std::slice::from_ref(&path),
-                        Arc::new(AtomicU64::new(0)),
+                        &Default::default(),
                         |a| {
                             black_box(a);
                         },

@@ -1,17 +1,21 @@
 //! An aggregation shard: owns the state of the registered domains routed to it, scores them after
 //! each update and raises alarms, at most one per (domain, severity) per suppression interval.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
 use crate::config::Config;
+use crate::detect::reason::Reason;
 use crate::detect::score::{score, Verdict};
 use crate::detect::Severity;
 use crate::flow::IpAddr16;
+use crate::metrics::hist::{Hist, SCORE_BOUNDS};
 use crate::output::alarm::{Alarm, WindowCounts};
 use crate::record::Record;
 use crate::state::domain::{ClientDomain, DomainState};
+use crate::state::transactions::{Transactions, TxStats};
 
 const NS: u64 = 1_000_000_000;
 
@@ -22,9 +26,57 @@ pub struct ShardStats {
     pub domains_evicted: u64,
     pub pairs_evicted: u64,
     pub alarms: [u64; 3],
+    /// Raised alarms per reason (index = `Reason as usize`).
+    pub alarm_reasons: [u64; Reason::ALL.len()],
+    pub alarm_scores: Hist<10>,
+    pub tx: TxStats,
+    /// Table sizes at the last refresh.
     pub domains: u64,
     pub pairs: u64,
+    pub pending_queries: u64,
 }
+
+impl ShardStats {
+    pub fn merge(&mut self, o: &ShardStats) {
+        self.records += o.records;
+        self.domains_evicted += o.domains_evicted;
+        self.pairs_evicted += o.pairs_evicted;
+        for (a, b) in self.alarms.iter_mut().zip(o.alarms) {
+            *a += b;
+        }
+        for (a, b) in self.alarm_reasons.iter_mut().zip(o.alarm_reasons) {
+            *a += b;
+        }
+        self.alarm_scores.merge(&o.alarm_scores);
+        self.tx.answered += o.tx.answered;
+        self.tx.unanswered += o.tx.unanswered;
+        self.tx.evicted += o.tx.evicted;
+        self.tx.unmatched_responses += o.tx.unmatched_responses;
+        self.domains += o.domains;
+        self.pairs += o.pairs;
+        self.pending_queries += o.pending_queries;
+    }
+}
+
+/// A domain that alarmed recently, for the suspect gauges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suspect {
+    pub domain: String,
+    pub severity: Severity,
+    pub score: u32,
+    pub ts_ns: u64,
+}
+
+/// What a shard publishes for metrics: its counters and its current suspects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardSnapshot {
+    pub stats: ShardStats,
+    /// Domains whose last low/high alarm is within the suppression interval, highest score first.
+    pub suspects: Vec<Suspect>,
+}
+
+/// Most suspects remembered per shard (the exported top-K is at most 50).
+const SUSPECTS_CAP: usize = 256;
 
 /// One shard's tables.
 pub struct Shard {
@@ -34,6 +86,11 @@ pub struct Shard {
     short_ns: u64,
     long_ns: u64,
     sketch_k: usize,
+    tx: Transactions,
+    /// Recent low/high alarms by domain hash.
+    suspects: HashMap<u64, Suspect>,
+    /// Capture time of the latest record.
+    now_ns: u64,
     pub stats: ShardStats,
 }
 
@@ -50,6 +107,12 @@ impl Shard {
             short_ns: cfg.state.short_window_secs * NS,
             long_ns: cfg.state.long_window_secs * NS,
             sketch_k: cfg.state.sketch_k,
+            tx: Transactions::new(
+                cfg.state.max_pending_queries / shards.max(1),
+                cfg.state.transaction_timeout_secs,
+            ),
+            suspects: HashMap::new(),
+            now_ns: 0,
             stats: ShardStats::default(),
         }
     }
@@ -57,6 +120,8 @@ impl Shard {
     /// Adds one record; calls `emit` for each alarm it raises.
     pub fn process(&mut self, r: &Record, emit: &mut impl FnMut(Alarm)) {
         self.stats.records += 1;
+        self.now_ns = self.now_ns.max(r.ts_ns);
+        self.tx.observe(r);
         if self.domains.get_mut(&r.domain_hash).is_none() {
             let d = DomainState::new(r.domain(), r.ts_ns, self.sketch_k);
             if let Some((k, _)) = self.domains.push(r.domain_hash, d) {
@@ -87,13 +152,63 @@ impl Shard {
         }
         *slot = Some(r.ts_ns);
         self.stats.alarms[sev as usize] += 1;
-        emit(build_alarm(d, r, &verdict, sev, self.short_ns, self.long_ns));
+        for reason in verdict.reasons.iter() {
+            self.stats.alarm_reasons[reason as usize] += 1;
+        }
+        self.stats.alarm_scores.observe(&SCORE_BOUNDS, verdict.score as f64);
+        let alarm = build_alarm(d, r, &verdict, sev, self.short_ns, self.long_ns);
+        if sev >= Severity::Low {
+            self.remember_suspect(r.domain_hash, &alarm.domain, sev, verdict.score, r.ts_ns);
+        }
+        emit(alarm);
+    }
+
+    fn suspect_active(&self, s: &Suspect) -> bool {
+        s.ts_ns.saturating_add(self.cfg.suppression_secs * NS) > self.now_ns
+    }
+
+    fn remember_suspect(&mut self, key: u64, domain: &str, severity: Severity, score: u32, ts_ns: u64) {
+        let entry = self.suspects.entry(key).or_insert_with(|| Suspect {
+            domain: domain.to_string(),
+            severity,
+            score,
+            ts_ns,
+        });
+        // Keep the most severe recent verdict.
+        if severity >= entry.severity || ts_ns >= entry.ts_ns.saturating_add(self.cfg.suppression_secs * NS) {
+            entry.severity = severity;
+            entry.score = score;
+        }
+        entry.ts_ns = ts_ns;
+        if self.suspects.len() > SUSPECTS_CAP {
+            let now = self.now_ns;
+            let window = self.cfg.suppression_secs * NS;
+            self.suspects.retain(|_, s| s.ts_ns.saturating_add(window) > now);
+            while self.suspects.len() > SUSPECTS_CAP {
+                let lowest = self.suspects.iter().min_by_key(|(_, s)| (s.score, s.ts_ns)).map(|(k, _)| *k);
+                match lowest {
+                    Some(k) => self.suspects.remove(&k),
+                    None => break,
+                };
+            }
+        }
     }
 
     /// Table sizes, for the summary and metrics.
     pub fn refresh_sizes(&mut self) {
         self.stats.domains = self.domains.len() as u64;
         self.stats.pairs = self.pairs.len() as u64;
+        self.stats.pending_queries = self.tx.len() as u64;
+        self.stats.tx = self.tx.stats.clone();
+    }
+
+    /// Counters and current suspects, for the metrics endpoint.
+    pub fn snapshot(&mut self) -> ShardSnapshot {
+        self.refresh_sizes();
+        let mut suspects: Vec<Suspect> =
+            self.suspects.values().filter(|s| self.suspect_active(s)).cloned().collect();
+        suspects.sort_by(|a, b| b.score.cmp(&a.score).then(a.domain.cmp(&b.domain)));
+        ShardSnapshot { stats: self.stats.clone(), suspects }
     }
 }
 

@@ -26,6 +26,24 @@ pub struct Config {
     pub state: StateConfig,
     pub detect: DetectConfig,
     pub allowlist: AllowlistConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of `/metrics` and `/healthz` (live capture; replay serves only with
+    /// `--metrics-listen`).
+    pub listen: String,
+    /// Suspect domains exported by name in `dnsentry_suspect_domain_score` (at most 50).
+    pub top_suspects: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { listen: "127.0.0.1:9853".into(), top_suspects: 20 }
+    }
 }
 
 /// Which packets are DNS.
@@ -76,6 +94,10 @@ pub struct StateConfig {
     pub long_window_secs: u64,
     /// Size of the distinct-name sketches (k of the KMV sketch): 8*k bytes each.
     pub sketch_k: usize,
+    /// Queries waiting for their response (all shards together).
+    pub max_pending_queries: usize,
+    /// A query without a response after this many seconds counts as unanswered.
+    pub transaction_timeout_secs: u64,
 }
 
 /// Scoring thresholds and weights. A domain's score is the sum of the weights of the reasons that
@@ -170,6 +192,8 @@ impl Default for StateConfig {
             short_window_secs: 120,
             long_window_secs: 3600,
             sketch_k: 64,
+            max_pending_queries: 100_000,
+            transaction_timeout_secs: 5,
         }
     }
 }
@@ -284,6 +308,18 @@ impl Config {
         }
         if !(8..=4096).contains(&s.sketch_k) {
             return Err(invalid("state.sketch_k", "must be 8..=4096"));
+        }
+        if s.max_pending_queries < 16 {
+            return Err(invalid("state.max_pending_queries", "must be at least 16"));
+        }
+        if s.transaction_timeout_secs == 0 {
+            return Err(invalid("state.transaction_timeout_secs", "must be at least 1"));
+        }
+        if self.metrics.top_suspects > 50 {
+            return Err(invalid("metrics.top_suspects", "at most 50 (it is a label set)"));
+        }
+        if self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("metrics.listen", format!("`{}` is not an ADDR:PORT", self.metrics.listen)));
         }
         let d = &self.detect;
         if !(1..=100).contains(&d.low_score) {

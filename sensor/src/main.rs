@@ -13,7 +13,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use dnsentry::config::Config;
 use dnsentry::detect::Severity;
+use dnsentry::metrics::server::MetricsServer;
+use dnsentry::metrics::Telemetry;
 use dnsentry::output::alarm::AlarmWriter;
+use dnsentry::pipeline::ReplayOptions;
 
 /// dnsentry watches DNS on a mirror (SPAN/TAP) port and raises alarms on DNS tunneling and
 /// exfiltration: iodine, dns2tcp, dnscat2, C2 over TXT, slow hex/base32 leaks.
@@ -67,6 +70,17 @@ struct ReplayArgs {
     /// Do not print the summary on stderr.
     #[arg(long)]
     no_summary: bool,
+    /// Serve Prometheus metrics on ADDR:PORT (e.g. 127.0.0.1:9853) while replaying.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<String>,
+    /// Keep serving metrics this many seconds after the replay ends, so a scraper reads the
+    /// final values.
+    #[arg(long, value_name = "SECS", default_value_t = 0, requires = "metrics_listen")]
+    metrics_linger: u64,
+    /// Pace the replay at this multiple of capture time (1 = real time, 10 = ten times faster);
+    /// 0 replays as fast as possible. Results are the same at any speed.
+    #[arg(long, value_name = "FACTOR", default_value_t = 0.0)]
+    speed: f64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -132,13 +146,24 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         })
     });
 
+    anyhow::ensure!(args.speed >= 0.0 && args.speed.is_finite(), "--speed must be a non-negative number");
+    let telemetry = Arc::new(Telemetry::new(cfg.workers(), cfg.shards(), cfg.metrics.top_suspects));
+    let server = match &args.metrics_listen {
+        Some(addr) => {
+            let s = MetricsServer::start(addr, telemetry.clone())?;
+            tracing::info!("serving metrics on http://{}/metrics", s.addr);
+            Some(s)
+        }
+        None => None,
+    };
+    let opts =
+        ReplayOptions { progress, telemetry: server.as_ref().map(|_| telemetry.clone()), speed: args.speed };
     let mut writer = AlarmWriter::new(out);
-    let failures = Arc::new(AtomicU64::new(0));
-    let fail_count = failures.clone();
-    let report = dnsentry::pipeline::replay(&cfg, &args.files, progress, |a| {
+    let failures = telemetry.clone();
+    let report = dnsentry::pipeline::replay(&cfg, &args.files, &opts, |a| {
         if a.severity >= min {
             writer.write(&a);
-            fail_count.store(writer.failed, Ordering::Relaxed);
+            failures.alarm_write_errors.store(writer.failed, Ordering::Relaxed);
         }
     });
     done.store(true, Ordering::Relaxed);
@@ -146,8 +171,14 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         let _ = t.join();
     }
     if !args.no_summary {
-        eprint!("{}", dnsentry::output::summary::render(&report, failures.load(Ordering::Relaxed)));
+        let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
+        eprint!("{}", dnsentry::output::summary::render(&report, failed));
     }
+    if server.is_some() && args.metrics_linger > 0 {
+        tracing::info!("replay done; serving metrics for {} more seconds", args.metrics_linger);
+        std::thread::sleep(Duration::from_secs(args.metrics_linger));
+    }
+    drop(server);
     Ok(if report.file_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

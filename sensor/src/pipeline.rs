@@ -21,6 +21,7 @@ use crate::capture::pcap::{read_file, CaptureError};
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::detect::allowlist::Allowlist;
+use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
 use crate::record::Record;
 use crate::worker::{Decoder, WorkerStats};
@@ -47,6 +48,17 @@ struct ShardBatch {
     records: Vec<Record>,
 }
 
+/// How to replay.
+#[derive(Clone, Default)]
+pub struct ReplayOptions {
+    /// Counts compressed bytes read, for a progress bar.
+    pub progress: Arc<AtomicU64>,
+    /// Where workers and shards publish their counters for the metrics endpoint.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Pace the replay at this multiple of capture time (1.0 = real time); 0 = as fast as possible.
+    pub speed: f64,
+}
+
 /// What a replay did.
 #[derive(Debug, Default)]
 pub struct ReplayReport {
@@ -64,16 +76,23 @@ fn run_worker(
     allowlist: Arc<Allowlist>,
     rx: Receiver<FrameBatch>,
     shards: Vec<Sender<ShardBatch>>,
+    telemetry: Option<(usize, Arc<Telemetry>)>,
 ) -> WorkerStats {
     let mut dec = Decoder::new(cfg, allowlist);
     let n = shards.len();
     for batch in rx {
+        let started = Instant::now();
         let mut outs: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
         for f in &batch.frames {
             let data = &batch.data[f.start..f.start + f.len];
             dec.frame(f.link, data, f.ts_ns, f.seq, &mut |r| {
                 outs[(r.domain_hash % n as u64) as usize].push(r)
             });
+        }
+        dec.stats.busy_ns += started.elapsed().as_nanos() as u64;
+        // Published once per batch: the packet path itself touches no shared state.
+        if let Some((i, t)) = &telemetry {
+            t.publish_worker(*i, &dec.stats);
         }
         for (tx, records) in shards.iter().zip(outs) {
             // A closed shard only happens when it panicked; the join reports that.
@@ -89,6 +108,7 @@ fn run_shard(
     workers: usize,
     rx: Receiver<ShardBatch>,
     alarms: Sender<Alarm>,
+    telemetry: Option<(usize, Arc<Telemetry>)>,
 ) -> ShardStats {
     let mut shard = Shard::new(cfg, shard_count);
     let mut pending: BTreeMap<u64, (usize, Vec<Record>)> = BTreeMap::new();
@@ -106,19 +126,27 @@ fn run_shard(
         let e = pending.entry(b.epoch).or_insert_with(|| (0, Vec::new()));
         e.0 += 1;
         e.1.extend(b.records);
+        let mut applied = false;
         while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
             if let Some((_, recs)) = pending.remove(&next) {
                 apply(&mut shard, recs);
+                applied = true;
             }
             next += 1;
+        }
+        if let (true, Some((i, t))) = (applied, &telemetry) {
+            t.publish_shard(*i, shard.snapshot());
         }
     }
     // Channels closed: whatever is left is complete or from a failed worker; apply in order.
     for (_, (_, recs)) in std::mem::take(&mut pending) {
         apply(&mut shard, recs);
     }
-    shard.refresh_sizes();
-    shard.stats
+    let snap = shard.snapshot();
+    if let Some((i, t)) = &telemetry {
+        t.publish_shard(*i, snap.clone());
+    }
+    snap.stats
 }
 
 /// Light flow hash for spreading frames over workers (symmetric, like RSS).
@@ -136,7 +164,7 @@ fn worker_for(link: Option<LinkType>, data: &[u8], workers: usize, ports: &crate
 pub fn replay(
     cfg: &Config,
     files: &[PathBuf],
-    progress: Arc<AtomicU64>,
+    opts: &ReplayOptions,
     on_alarm: impl FnMut(Alarm) + Send,
 ) -> ReplayReport {
     let started = Instant::now();
@@ -160,21 +188,23 @@ pub fn replay(
         });
         let mut shard_txs = Vec::new();
         let mut shard_threads = Vec::new();
-        for _ in 0..shard_count {
+        for i in 0..shard_count {
             let (tx, rx) = bounded::<ShardBatch>(cap * workers);
             shard_txs.push(tx);
             let alarm_tx = alarm_tx.clone();
-            shard_threads.push(s.spawn(move || run_shard(cfg, shard_count, workers, rx, alarm_tx)));
+            let t = opts.telemetry.clone().map(|t| (i, t));
+            shard_threads.push(s.spawn(move || run_shard(cfg, shard_count, workers, rx, alarm_tx, t)));
         }
         drop(alarm_tx);
         let mut worker_txs = Vec::new();
         let mut worker_threads = Vec::new();
-        for _ in 0..workers {
+        for i in 0..workers {
             let (tx, rx) = bounded::<FrameBatch>(cap);
             worker_txs.push(tx);
             let shards = shard_txs.clone();
             let allowlist = allowlist.clone();
-            worker_threads.push(s.spawn(move || run_worker(cfg, allowlist, rx, shards)));
+            let t = opts.telemetry.clone().map(|t| (i, t));
+            worker_threads.push(s.spawn(move || run_worker(cfg, allowlist, rx, shards, t)));
         }
         drop(shard_txs);
 
@@ -194,7 +224,24 @@ pub fn replay(
             }
         };
         for path in files {
-            let result = read_file(path, progress.clone(), |f| {
+            // Pacing: each file's first frame anchors capture time to wall time.
+            let mut anchor: Option<(u64, Instant)> = None;
+            let result = read_file(path, opts.progress.clone(), |f| {
+                if opts.speed > 0.0 {
+                    let (ts0, wall0) = *anchor.get_or_insert((f.ts_ns, Instant::now()));
+                    let due = Duration::from_secs_f64(f.ts_ns.saturating_sub(ts0) as f64 / 1e9 / opts.speed);
+                    let ahead = due.saturating_sub(wall0.elapsed());
+                    if !ahead.is_zero() {
+                        // Hand over what is pending so it is analysed on time, then wait. Epoch
+                        // boundaries do not change results (see the module comment).
+                        if in_epoch > 0 {
+                            epoch += 1;
+                            flush(std::mem::replace(&mut batches, new_batches(epoch)));
+                            in_epoch = 0;
+                        }
+                        thread::sleep(ahead);
+                    }
+                }
                 let w = worker_for(f.link, f.data, workers, &all_ports);
                 let b = &mut batches[w];
                 b.frames.push(FrameMeta {
@@ -229,17 +276,7 @@ pub fn replay(
         }
         for t in shard_threads {
             match t.join() {
-                Ok(st) => {
-                    let r = &mut report.shards;
-                    r.records += st.records;
-                    r.domains_evicted += st.domains_evicted;
-                    r.pairs_evicted += st.pairs_evicted;
-                    r.domains += st.domains;
-                    r.pairs += st.pairs;
-                    for i in 0..3 {
-                        r.alarms[i] += st.alarms[i];
-                    }
-                }
+                Ok(st) => report.shards.merge(&st),
                 Err(_) => tracing::error!("an aggregation shard panicked"),
             }
         }

@@ -8,6 +8,8 @@ use crate::decode::{decode, LinkType, PortSet, Skip};
 use crate::detect::allowlist::Allowlist;
 use crate::dns::{DnsError, Message};
 use crate::features::{extract, Context};
+use crate::metrics::hist::{Hist, ENTROPY_BOUNDS, QNAME_LEN_BOUNDS, RESPONSE_SIZE_BOUNDS};
+use crate::metrics::labels::{qtype_index, rcode_index, QTYPE_SLOTS, RCODE_SLOTS};
 use crate::record::Record;
 use crate::tcp::{Reassembler, TcpStats};
 
@@ -22,16 +24,46 @@ pub struct WorkerStats {
     pub dns_errors: [u64; DnsError::ALL.len()],
     /// Valid messages without a question.
     pub no_question: u64,
-    pub queries_udp: u64,
-    pub responses_udp: u64,
-    pub queries_tcp: u64,
-    pub responses_tcp: u64,
+    /// DNS messages by [response][tcp][ipv6].
+    pub messages: [[[u64; 2]; 2]; 2],
+    /// Queries by type (see `metrics::labels`).
+    pub qtypes: [u64; QTYPE_SLOTS],
+    /// Responses by response code.
+    pub rcodes: [u64; RCODE_SLOTS],
+    pub qname_len: Hist<8>,
+    pub entropy: Hist<9>,
+    pub response_size: Hist<9>,
+    /// Nanoseconds spent decoding (measured per batch by the caller).
+    pub busy_ns: u64,
     pub tcp: TcpStats,
+    /// TCP flows holding a partial message now (a gauge).
+    pub tcp_flows: u64,
 }
 
 impl WorkerStats {
     pub fn dns_messages(&self) -> u64 {
-        self.queries_udp + self.responses_udp + self.queries_tcp + self.responses_tcp
+        self.messages.iter().flatten().flatten().sum()
+    }
+
+    /// Messages of one direction and transport, both families.
+    pub fn messages_of(&self, response: bool, tcp: bool) -> u64 {
+        self.messages[response as usize][tcp as usize].iter().sum()
+    }
+
+    /// Counts one decoded message.
+    fn count(&mut self, r: &Record, tcp: bool) {
+        let response = r.is_response();
+        self.messages[response as usize][tcp as usize][r.client.v6 as usize] += 1;
+        if response {
+            self.rcodes[rcode_index(r.rcode)] += 1;
+            self.response_size.observe(&RESPONSE_SIZE_BOUNDS, r.msg_len as f64);
+        } else {
+            self.qtypes[qtype_index(r.qtype)] += 1;
+            self.qname_len.observe(&QNAME_LEN_BOUNDS, r.lex.qname_len as f64);
+            if r.lex.sub_len > 0 {
+                self.entropy.observe(&ENTROPY_BOUNDS, r.lex.entropy as f64);
+            }
+        }
     }
 
     pub fn parse_errors(&self) -> u64 {
@@ -49,10 +81,21 @@ impl WorkerStats {
             *a += b;
         }
         self.no_question += o.no_question;
-        self.queries_udp += o.queries_udp;
-        self.responses_udp += o.responses_udp;
-        self.queries_tcp += o.queries_tcp;
-        self.responses_tcp += o.responses_tcp;
+        for (a, b) in self.messages.iter_mut().flatten().flatten().zip(o.messages.iter().flatten().flatten())
+        {
+            *a += b;
+        }
+        for (a, b) in self.qtypes.iter_mut().zip(o.qtypes) {
+            *a += b;
+        }
+        for (a, b) in self.rcodes.iter_mut().zip(o.rcodes) {
+            *a += b;
+        }
+        self.qname_len.merge(&o.qname_len);
+        self.entropy.merge(&o.entropy);
+        self.response_size.merge(&o.response_size);
+        self.busy_ns += o.busy_ns;
+        self.tcp_flows += o.tcp_flows;
         let (t, u) = (&mut self.tcp, &o.tcp);
         t.messages += u.messages;
         t.duplicate_segments += u.duplicate_segments;
@@ -112,12 +155,7 @@ impl Decoder {
             Ok(msg) => match extract(&msg, &pkt.flow, tcp, vlan, ts_ns, seq, &ctx) {
                 Err(_) => stats.no_question += 1,
                 Ok(rec) => {
-                    match (tcp, rec.is_response()) {
-                        (false, false) => stats.queries_udp += 1,
-                        (false, true) => stats.responses_udp += 1,
-                        (true, false) => stats.queries_tcp += 1,
-                        (true, true) => stats.responses_tcp += 1,
-                    }
+                    stats.count(&rec, tcp);
                     out(rec);
                 }
             },
@@ -131,6 +169,7 @@ impl Decoder {
                 }
                 self.tcp.segment(ts_ns, &pkt.flow, meta, pkt.payload, &mut |m| message(m, true));
                 stats.tcp = self.tcp.stats.clone();
+                stats.tcp_flows = self.tcp.flows() as u64;
             }
         }
     }

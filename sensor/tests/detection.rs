@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use dnsentry::config::Config;
@@ -21,7 +20,7 @@ fn run(files: &[PathBuf], workers: usize, shards: usize) -> (Vec<Alarm>, ReplayR
     cfg.pipeline.batch_frames = 64;
     let alarms = Arc::new(Mutex::new(Vec::new()));
     let sink = alarms.clone();
-    let report = replay(&cfg, files, Arc::new(AtomicU64::new(0)), move |a| sink.lock().unwrap().push(a));
+    let report = replay(&cfg, files, &Default::default(), move |a| sink.lock().unwrap().push(a));
     let alarms = Arc::try_unwrap(alarms).unwrap().into_inner().unwrap();
     (alarms, report)
 }

@@ -19,10 +19,10 @@ pub fn render(r: &ReplayReport, alarm_write_failures: u64) -> String {
         s,
         "  dns messages:     {} (udp {} queries / {} responses, tcp {} queries / {} responses)",
         w.dns_messages(),
-        w.queries_udp,
-        w.responses_udp,
-        w.queries_tcp,
-        w.responses_tcp
+        w.messages_of(false, false),
+        w.messages_of(true, false),
+        w.messages_of(false, true),
+        w.messages_of(true, true)
     );
     let mut skipped: Vec<String> = Skip::ALL
         .iter()

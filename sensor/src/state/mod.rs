@@ -2,4 +2,5 @@
 
 pub mod domain;
 pub mod kmv;
+pub mod transactions;
 pub mod window;

@@ -1,0 +1,323 @@
+//! Builds the metric families of docs/metrics.md from the published snapshots.
+
+use std::sync::atomic::Ordering;
+
+use prometheus::proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::Encoder;
+
+use super::hist::{Hist, ENTROPY_BOUNDS, QNAME_LEN_BOUNDS, RESPONSE_SIZE_BOUNDS, SCORE_BOUNDS};
+use super::labels::{qtype_label, rcode_label, QTYPE_SLOTS, RCODE_SLOTS};
+use super::{Telemetry, DROP_STAGES};
+use crate::aggregate::{ShardStats, Suspect};
+use crate::decode::Skip;
+use crate::detect::reason::Reason;
+use crate::dns::DnsError;
+use crate::worker::WorkerStats;
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut l = LabelPair::default();
+            l.set_name(k.to_string());
+            l.set_value(v.to_string());
+            l
+        })
+        .collect()
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metric: Vec<Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_string());
+    f.set_help(help.to_string());
+    f.set_field_type(kind);
+    f.metric = metric;
+    f
+}
+
+fn counter(pairs: &[(&str, &str)], v: u64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(v as f64);
+    let mut m = Metric::from_label(labels(pairs));
+    m.set_counter(c);
+    m
+}
+
+fn gauge(pairs: &[(&str, &str)], v: f64) -> Metric {
+    let mut g = Gauge::default();
+    g.set_value(v);
+    let mut m = Metric::from_label(labels(pairs));
+    m.set_gauge(g);
+    m
+}
+
+fn histogram<const N: usize>(h: &Hist<N>, bounds: &[f64; N]) -> Metric {
+    let mut out = Histogram::default();
+    let mut cumulative = 0;
+    for (count, bound) in h.counts.iter().zip(bounds) {
+        cumulative += count;
+        let mut b = Bucket::default();
+        b.set_cumulative_count(cumulative);
+        b.set_upper_bound(*bound);
+        out.bucket.push(b);
+    }
+    out.set_sample_count(h.count());
+    out.set_sample_sum(h.sum);
+    let mut m = Metric::default();
+    m.set_histogram(out);
+    m
+}
+
+fn counters(name: &str, help: &str, rows: Vec<(Vec<(&str, &str)>, u64)>) -> MetricFamily {
+    family(name, help, MetricType::COUNTER, rows.iter().map(|(l, v)| counter(l, *v)).collect())
+}
+
+/// Collects every family: dnsentry's own and the process collector's.
+pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
+    let workers: Vec<WorkerStats> =
+        t.workers.iter().map(|w| w.lock().map(|s| s.clone()).unwrap_or_default()).collect();
+    let mut total = WorkerStats::default();
+    for w in &workers {
+        total.merge(w);
+    }
+    let mut shards = ShardStats::default();
+    let mut suspects: Vec<Suspect> = Vec::new();
+    for s in &t.shards {
+        if let Ok(snap) = s.lock() {
+            shards.merge(&snap.stats);
+            suspects.extend(snap.suspects.iter().cloned());
+        }
+    }
+    let ids: Vec<String> = (0..workers.len()).map(|i| i.to_string()).collect();
+    let mut out = Vec::new();
+    let version = env!("CARGO_PKG_VERSION");
+    out.push(family(
+        "dnsentry_build_info",
+        "Build information; always 1.",
+        MetricType::GAUGE,
+        vec![gauge(&[("version", version)], 1.0)],
+    ));
+    let per_worker = |f: &dyn Fn(&WorkerStats) -> u64| -> Vec<(Vec<(&str, &str)>, u64)> {
+        workers.iter().zip(&ids).map(|(w, id)| (vec![("worker", id.as_str())], f(w))).collect()
+    };
+    out.push(counters(
+        "dnsentry_packets_total",
+        "Frames handed to a decode worker.",
+        per_worker(&|w| w.frames),
+    ));
+    out.push(counters(
+        "dnsentry_bytes_total",
+        "Bytes of the frames handed to a decode worker.",
+        per_worker(&|w| w.bytes),
+    ));
+    out.push(family(
+        "dnsentry_worker_busy_seconds_total",
+        "Time a worker spent decoding.",
+        MetricType::COUNTER,
+        workers
+            .iter()
+            .zip(&ids)
+            .map(|(w, id)| {
+                let mut m = counter(&[("worker", id)], 0);
+                let mut c = Counter::default();
+                c.set_value(w.busy_ns as f64 / 1e9);
+                m.set_counter(c);
+                m
+            })
+            .collect(),
+    ));
+    let mut skipped: Vec<(Vec<(&str, &str)>, u64)> =
+        Skip::ALL.iter().map(|k| (vec![("reason", k.code())], total.skipped[k.index()])).collect();
+    skipped.push((vec![("reason", "unsupported_link")], total.unsupported_link));
+    out.push(counters(
+        "dnsentry_packets_skipped_total",
+        "Frames that carried no DNS message, by reason.",
+        skipped,
+    ));
+    let mut msgs = Vec::new();
+    for (ri, dir) in ["query", "response"].iter().enumerate() {
+        for (ti, tr) in ["udp", "tcp"].iter().enumerate() {
+            for (fi, fam) in ["ipv4", "ipv6"].iter().enumerate() {
+                msgs.push((
+                    vec![("direction", *dir), ("transport", *tr), ("family", *fam)],
+                    total.messages[ri][ti][fi],
+                ));
+            }
+        }
+    }
+    out.push(counters("dnsentry_dns_messages_total", "DNS messages decoded.", msgs));
+    out.push(counters(
+        "dnsentry_dns_queries_total",
+        "DNS queries by type.",
+        (0..QTYPE_SLOTS).map(|i| (vec![("qtype", qtype_label(i))], total.qtypes[i])).collect(),
+    ));
+    out.push(counters(
+        "dnsentry_dns_responses_total",
+        "DNS responses by response code.",
+        (0..RCODE_SLOTS).map(|i| (vec![("rcode", rcode_label(i))], total.rcodes[i])).collect(),
+    ));
+    out.push(counters(
+        "dnsentry_dns_unanswered_queries_total",
+        "Queries with no response within the transaction timeout.",
+        vec![(vec![], shards.tx.unanswered)],
+    ));
+    let mut errors: Vec<(Vec<(&str, &str)>, u64)> =
+        DnsError::ALL.iter().map(|k| (vec![("kind", k.code())], total.dns_errors[k.index()])).collect();
+    errors.push((vec![("kind", "dns_no_question")], total.no_question));
+    out.push(counters("dnsentry_parse_errors_total", "Messages on DNS ports that did not parse.", errors));
+    let tcp = &total.tcp;
+    out.push(counters(
+        "dnsentry_tcp_reassembly_drops_total",
+        "Partial DNS-over-TCP messages lost.",
+        vec![
+            (vec![("reason", "gap")], tcp.gaps),
+            (vec![("reason", "overflow")], tcp.buffer_overflows),
+            (vec![("reason", "table_full")], tcp.table_full),
+            (vec![("reason", "idle")], tcp.idle_evictions),
+        ],
+    ));
+    let hist = |name: &str, help: &str, m: Metric| family(name, help, MetricType::HISTOGRAM, vec![m]);
+    out.push(hist(
+        "dnsentry_qname_length_chars",
+        "Length of query names.",
+        histogram(&total.qname_len, &QNAME_LEN_BOUNDS),
+    ));
+    out.push(hist(
+        "dnsentry_qname_entropy",
+        "Shannon entropy per character of query subdomains.",
+        histogram(&total.entropy, &ENTROPY_BOUNDS),
+    ));
+    out.push(hist(
+        "dnsentry_response_size_bytes",
+        "Size of DNS responses.",
+        histogram(&total.response_size, &RESPONSE_SIZE_BOUNDS),
+    ));
+    out.push(hist(
+        "dnsentry_alarm_score",
+        "Score of raised alarms.",
+        histogram(&shards.alarm_scores, &SCORE_BOUNDS),
+    ));
+    out.push(counters(
+        "dnsentry_alarms_total",
+        "Alarms raised, by severity.",
+        crate::detect::Severity::ALL
+            .iter()
+            .map(|s| (vec![("severity", s.code())], shards.alarms[*s as usize]))
+            .collect(),
+    ));
+    out.push(counters(
+        "dnsentry_alarm_reasons_total",
+        "Reasons of raised alarms.",
+        Reason::ALL.iter().map(|r| (vec![("reason", r.code())], shards.alarm_reasons[*r as usize])).collect(),
+    ));
+    let active = |sev: crate::detect::Severity| suspects.iter().filter(|s| s.severity == sev).count() as f64;
+    out.push(family(
+        "dnsentry_suspect_domains",
+        "Domains whose last alarm of that severity is within the suppression interval.",
+        MetricType::GAUGE,
+        vec![
+            gauge(&[("severity", "low")], active(crate::detect::Severity::Low)),
+            gauge(&[("severity", "high")], active(crate::detect::Severity::High)),
+        ],
+    ));
+    suspects.sort_by(|a, b| b.score.cmp(&a.score).then(a.domain.cmp(&b.domain)));
+    suspects.truncate(t.top_suspects);
+    out.push(family(
+        "dnsentry_suspect_domain_score",
+        "Score of the top-K suspect domains (bounded label set).",
+        MetricType::GAUGE,
+        suspects
+            .iter()
+            .map(|s| gauge(&[("domain", &s.domain), ("severity", s.severity.code())], s.score as f64))
+            .collect(),
+    ));
+    let tcp_flows = total.tcp_flows;
+    out.push(family(
+        "dnsentry_state_entries",
+        "Entries in the state tables.",
+        MetricType::GAUGE,
+        vec![
+            gauge(&[("table", "domains")], shards.domains as f64),
+            gauge(&[("table", "client_domains")], shards.pairs as f64),
+            gauge(&[("table", "pending_queries")], shards.pending_queries as f64),
+            gauge(&[("table", "tcp_flows")], tcp_flows as f64),
+        ],
+    ));
+    out.push(counters(
+        "dnsentry_state_evictions_total",
+        "State-table entries evicted because a table was full.",
+        vec![
+            (vec![("table", "domains")], shards.domains_evicted),
+            (vec![("table", "client_domains")], shards.pairs_evicted),
+            (vec![("table", "pending_queries")], shards.tx.evicted),
+        ],
+    ));
+    out.push(counters(
+        "dnsentry_channel_drops_total",
+        "Records or frames dropped because a bounded channel was full.",
+        DROP_STAGES
+            .iter()
+            .zip(&t.channel_drops)
+            .map(|(s, c)| (vec![("stage", *s)], c.load(Ordering::Relaxed)))
+            .collect(),
+    ));
+    out.push(counters(
+        "dnsentry_alarm_write_errors_total",
+        "Alarms that could not be written.",
+        vec![(vec![], t.alarm_write_errors.load(Ordering::Relaxed))],
+    ));
+    out.push(counters(
+        "dnsentry_config_reloads_total",
+        "Configuration reloads.",
+        vec![
+            (vec![("result", "success")], t.config_reloads[0].load(Ordering::Relaxed)),
+            (vec![("result", "failure")], t.config_reloads[1].load(Ordering::Relaxed)),
+        ],
+    ));
+    if let Ok(Some(live)) = t.live.lock().as_deref() {
+        out.push(counters(
+            "dnsentry_xdp_packets_total",
+            "XDP program counters.",
+            live.xdp.iter().map(|(a, v)| (vec![("action", *a)], *v)).collect(),
+        ));
+        let names = [
+            ("dnsentry_afxdp_rx_dropped_total", "Frames the kernel dropped for an AF_XDP socket."),
+            ("dnsentry_afxdp_rx_ring_full_total", "Frames dropped because the RX ring was full."),
+            ("dnsentry_afxdp_fill_ring_empty_total", "Times the fill ring was empty."),
+            ("dnsentry_afxdp_invalid_descs_total", "Invalid RX descriptors."),
+        ];
+        let qids: Vec<String> = live.queues.iter().map(|(q, _)| q.to_string()).collect();
+        for (i, (name, help)) in names.iter().enumerate() {
+            out.push(counters(
+                name,
+                help,
+                live.queues
+                    .iter()
+                    .zip(&qids)
+                    .map(|((_, v), q)| (vec![("queue", q.as_str())], v[i]))
+                    .collect(),
+            ));
+        }
+    }
+    out.extend(process_families());
+    out
+}
+
+#[cfg(target_os = "linux")]
+fn process_families() -> Vec<MetricFamily> {
+    use prometheus::core::Collector;
+    prometheus::process_collector::ProcessCollector::for_self().collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_families() -> Vec<MetricFamily> {
+    Vec::new()
+}
+
+/// The text exposition of every family.
+pub fn render(t: &Telemetry) -> Vec<u8> {
+    let mut buf = Vec::new();
+    // Encoding into a Vec cannot fail for well-formed families.
+    let _ = prometheus::TextEncoder::new().encode(&gather(t), &mut buf);
+    buf
+}
