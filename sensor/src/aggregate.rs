@@ -13,9 +13,10 @@ use crate::detect::Severity;
 use crate::flow::IpAddr16;
 use crate::metrics::hist::{Hist, SCORE_BOUNDS};
 use crate::output::alarm::{Alarm, WindowCounts};
+use crate::output::netflow::record::ExportRecord;
 use crate::record::Record;
 use crate::state::domain::{ClientDomain, DomainState};
-use crate::state::transactions::{Transactions, TxStats};
+use crate::state::transactions::{Transaction, Transactions, TxStats};
 
 const NS: u64 = 1_000_000_000;
 
@@ -78,6 +79,14 @@ pub struct ShardSnapshot {
 /// Most suspects remembered per shard (the exported top-K is at most 50).
 const SUSPECTS_CAP: usize = 256;
 
+/// Where a shard's results go.
+pub trait ShardSink {
+    fn alarm(&mut self, alarm: Alarm);
+    /// Whether transactions are wanted at all (building them costs a little).
+    fn exporting(&self) -> bool;
+    fn export(&mut self, record: ExportRecord);
+}
+
 /// One shard's tables.
 pub struct Shard {
     domains: LruCache<u64, DomainState>,
@@ -87,6 +96,10 @@ pub struct Shard {
     long_ns: u64,
     sketch_k: usize,
     tx: Transactions,
+    /// Reused buffer of the transactions one record completes.
+    tx_buf: Vec<Transaction>,
+    /// Transactions of domains scoring below this are not exported.
+    export_min_score: u32,
     /// Recent low/high alarms by domain hash.
     suspects: HashMap<u64, Suspect>,
     /// Capture time of the latest record.
@@ -111,17 +124,21 @@ impl Shard {
                 cfg.state.max_pending_queries / shards.max(1),
                 cfg.state.transaction_timeout_secs,
             ),
+            tx_buf: Vec::new(),
+            export_min_score: cfg.export.min_score,
             suspects: HashMap::new(),
             now_ns: 0,
             stats: ShardStats::default(),
         }
     }
 
-    /// Adds one record; calls `emit` for each alarm it raises.
-    pub fn process(&mut self, r: &Record, emit: &mut impl FnMut(Alarm)) {
+    /// Adds one record; `out` receives the alarms it raises and, when exporting, the transactions
+    /// it completes.
+    pub fn process(&mut self, r: &Record, out: &mut impl ShardSink) {
         self.stats.records += 1;
         self.now_ns = self.now_ns.max(r.ts_ns);
-        self.tx.observe(r);
+        let mut done = std::mem::take(&mut self.tx_buf);
+        self.tx.observe(r, &mut |t| done.push(t));
         if self.domains.get_mut(&r.domain_hash).is_none() {
             let d = DomainState::new(r.domain(), r.ts_ns, self.sketch_k);
             if let Some((k, _)) = self.domains.push(r.domain_hash, d) {
@@ -142,10 +159,26 @@ impl Shard {
             cd.update(r);
             cd.clone()
         });
-        let Some(d) = self.domains.get_mut(&r.domain_hash) else { return };
-        d.update(r, self.short_ns, self.long_ns);
-        let verdict = score(d, cd.as_ref().filter(|_| !r.is_response()), &self.cfg);
+        if let Some(d) = self.domains.get_mut(&r.domain_hash) {
+            d.update(r, self.short_ns, self.long_ns);
+            let verdict = score(d, cd.as_ref().filter(|_| !r.is_response()), &self.cfg);
+            d.last_score = verdict.score;
+            d.last_reasons = verdict.reasons;
+            self.alarm(r, &verdict, out);
+        }
+        // Export after scoring, so a transaction carries its domain's latest verdict.
+        if out.exporting() {
+            for t in done.drain(..) {
+                self.export(&t, out);
+            }
+        }
+        done.clear();
+        self.tx_buf = done;
+    }
+
+    fn alarm(&mut self, r: &Record, verdict: &Verdict, out: &mut impl ShardSink) {
         let Some(sev) = verdict.severity else { return };
+        let Some(d) = self.domains.get_mut(&r.domain_hash) else { return };
         let slot = &mut d.last_alarm_ns[sev as usize];
         if slot.is_some_and(|t| r.ts_ns < t.saturating_add(self.cfg.suppression_secs * NS)) {
             return;
@@ -156,11 +189,40 @@ impl Shard {
             self.stats.alarm_reasons[reason as usize] += 1;
         }
         self.stats.alarm_scores.observe(&SCORE_BOUNDS, verdict.score as f64);
-        let alarm = build_alarm(d, r, &verdict, sev, self.short_ns, self.long_ns);
+        let alarm = build_alarm(d, r, verdict, sev, self.short_ns, self.long_ns);
         if sev >= Severity::Low {
             self.remember_suspect(r.domain_hash, &alarm.domain, sev, verdict.score, r.ts_ns);
         }
-        emit(alarm);
+        out.alarm(alarm);
+    }
+
+    fn export(&self, t: &Transaction, out: &mut impl ShardSink) {
+        let Some(key) = t.query.as_ref().or(t.response.as_ref()).map(|r| r.domain_hash) else { return };
+        let window = self.cfg.suppression_secs * NS;
+        let (score, reasons, alarmed) = self.domains.peek(&key).map_or((0, 0, false), |d| {
+            let alarmed = d.last_alarm_ns[Severity::Low as usize..]
+                .iter()
+                .flatten()
+                .any(|&ts| ts.saturating_add(window) > self.now_ns);
+            (d.last_score, d.last_reasons.0, alarmed)
+        });
+        if score < self.export_min_score {
+            return;
+        }
+        if let Some(rec) = ExportRecord::new(t, score, reasons, alarmed) {
+            out.export(rec);
+        }
+    }
+
+    /// End of input: every pending query becomes an unanswered transaction.
+    pub fn finish(&mut self, out: &mut impl ShardSink) {
+        let mut done = Vec::new();
+        self.tx.flush(&mut |t| done.push(t));
+        if out.exporting() {
+            for t in &done {
+                self.export(t, out);
+            }
+        }
     }
 
     fn suspect_active(&self, s: &Suspect) -> bool {

@@ -27,6 +27,60 @@ pub struct Config {
     pub detect: DetectConfig,
     pub allowlist: AllowlistConfig,
     pub metrics: MetricsConfig,
+    pub export: ExportConfig,
+}
+
+/// Export wire format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// NetFlow v9 (RFC 3954).
+    #[default]
+    V9,
+    /// IPFIX (RFC 7011).
+    Ipfix,
+}
+
+/// NetFlow v9 / IPFIX export of DNS transactions (docs/netflow.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// Collectors as HOST:PORT (UDP). Empty: no export.
+    pub collectors: Vec<String>,
+    pub format: ExportFormat,
+    /// Source id (v9) / observation domain id (IPFIX).
+    pub source_id: u32,
+    /// Size of the fixed DNS_QUERY field in v9 (IPFIX sends names whole).
+    pub qname_bytes: usize,
+    /// Largest UDP payload of an export packet.
+    pub mtu: usize,
+    /// Resend templates after this many export packets...
+    pub template_packets: u32,
+    /// ...or this many seconds, whichever comes first.
+    pub template_secs: u64,
+    /// Export only transactions whose domain scores at least this (0 = all).
+    pub min_score: u32,
+    /// Most records per second (0 = unlimited); the rest are dropped and counted.
+    pub max_records_per_sec: u64,
+    /// Records queued for the exporter; when full, records are dropped and counted (live).
+    pub queue_records: usize,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            collectors: Vec::new(),
+            format: ExportFormat::V9,
+            source_id: 0,
+            qname_bytes: 128,
+            mtu: 1400,
+            template_packets: 20,
+            template_secs: 1800,
+            min_score: 0,
+            max_records_per_sec: 0,
+            queue_records: 16_384,
+        }
+    }
 }
 
 /// The Prometheus endpoint.
@@ -320,6 +374,27 @@ impl Config {
         }
         if self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("metrics.listen", format!("`{}` is not an ADDR:PORT", self.metrics.listen)));
+        }
+        let e = &self.export;
+        for (i, c) in e.collectors.iter().enumerate() {
+            if std::net::ToSocketAddrs::to_socket_addrs(c.as_str()).is_err() {
+                return Err(invalid("export.collectors", format!("entry {i} `{c}` is not a HOST:PORT")));
+            }
+        }
+        if !(8..=255).contains(&e.qname_bytes) {
+            return Err(invalid("export.qname_bytes", "must be 8..=255"));
+        }
+        if !(576..=9000).contains(&e.mtu) {
+            return Err(invalid("export.mtu", "must be 576..=9000"));
+        }
+        if e.template_packets == 0 || e.template_secs == 0 {
+            return Err(invalid("export.template_packets", "template refresh counts must be at least 1"));
+        }
+        if e.min_score > 100 {
+            return Err(invalid("export.min_score", "must be 0..=100"));
+        }
+        if e.queue_records < 16 {
+            return Err(invalid("export.queue_records", "must be at least 16"));
         }
         let d = &self.detect;
         if !(1..=100).contains(&d.low_score) {

@@ -146,9 +146,11 @@ pub fn extract(
     // Answers: payload-carrying RDATA and the first answer for fingerprints.
     let mut answer_payload = 0usize;
     let mut first_answer = None;
+    let mut ttl = 0;
     for rr in msg.records(Section::Answer) {
         if first_answer.is_none() {
             first_answer = Some((rr.rtype, rr.rdata));
+            ttl = rr.ttl;
         }
         if !matches!(rr.rtype, TYPE_A | TYPE_AAAA | TYPE_OPT) {
             answer_payload += rr.rdata.len();
@@ -209,6 +211,7 @@ pub fn extract(
         answers: msg.header.ancount,
         answer_payload: answer_payload.min(u16::MAX as usize) as u16,
         edns_size: msg.edns.map_or(0, |e| e.udp_size),
+        ttl,
         domain_hash: hash_bytes(&lower[lower.len() - domain_len..]),
         name_hash: hash_bytes(lower),
         lex: lexical(&name, lower, domain_len),

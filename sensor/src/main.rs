@@ -11,11 +11,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use dnsentry::config::Config;
+use dnsentry::config::{Config, ExportFormat};
 use dnsentry::detect::Severity;
 use dnsentry::metrics::server::MetricsServer;
 use dnsentry::metrics::Telemetry;
 use dnsentry::output::alarm::AlarmWriter;
+use dnsentry::output::netflow::exporter::Exporter;
 use dnsentry::pipeline::ReplayOptions;
 
 /// dnsentry watches DNS on a mirror (SPAN/TAP) port and raises alarms on DNS tunneling and
@@ -77,10 +78,23 @@ struct ReplayArgs {
     /// final values.
     #[arg(long, value_name = "SECS", default_value_t = 0, requires = "metrics_listen")]
     metrics_linger: u64,
+    /// Export DNS transactions to a NetFlow v9 / IPFIX collector at HOST:PORT (UDP); repeat for
+    /// several collectors. Adds to the config's export.collectors.
+    #[arg(long, value_name = "HOST:PORT")]
+    netflow: Vec<String>,
+    /// Export format (default: the config's export.format, v9).
+    #[arg(long, value_enum)]
+    export_format: Option<ExportFormatArg>,
     /// Pace the replay at this multiple of capture time (1 = real time, 10 = ten times faster);
     /// 0 replays as fast as possible. Results are the same at any speed.
     #[arg(long, value_name = "FACTOR", default_value_t = 0.0)]
     speed: f64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormatArg {
+    V9,
+    Ipfix,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -104,6 +118,12 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     }
     if let Some(s) = args.shards {
         cfg.pipeline.shards = s;
+    }
+    cfg.export.collectors.extend(args.netflow.iter().cloned());
+    match args.export_format {
+        Some(ExportFormatArg::V9) => cfg.export.format = ExportFormat::V9,
+        Some(ExportFormatArg::Ipfix) => cfg.export.format = ExportFormat::Ipfix,
+        None => {}
     }
     cfg.validate()?;
     for f in &args.files {
@@ -156,8 +176,26 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let opts =
-        ReplayOptions { progress, telemetry: server.as_ref().map(|_| telemetry.clone()), speed: args.speed };
+    let exporter = match cfg.export.collectors.is_empty() {
+        true => None,
+        // Replay is not capture: it waits for the exporter rather than dropping records.
+        false => Some(Exporter::start(&cfg.export, true)?),
+    };
+    if let Some((e, _)) = &exporter {
+        if let Ok(mut n) = telemetry.netflow.lock() {
+            *n = Some(e.stats.clone());
+        }
+    }
+    let (exporter, export_queue) = match exporter {
+        Some((e, q)) => (Some(e), Some(q)),
+        None => (None, None),
+    };
+    let opts = ReplayOptions {
+        progress,
+        telemetry: server.as_ref().map(|_| telemetry.clone()),
+        speed: args.speed,
+        export: export_queue,
+    };
     let mut writer = AlarmWriter::new(out);
     let failures = telemetry.clone();
     let report = dnsentry::pipeline::replay(&cfg, &args.files, &opts, |a| {
@@ -170,9 +208,22 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     if let Some(t) = bar_thread {
         let _ = t.join();
     }
+    drop(opts);
+    let export_stats = exporter.map(Exporter::finish);
     if !args.no_summary {
         let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
         eprint!("{}", dnsentry::output::summary::render(&report, failed));
+        if let Some(s) = &export_stats {
+            let packets: Vec<String> = s.collectors.iter().map(|c| c.0.to_string()).collect();
+            let errors: u64 = s.collectors.iter().map(|c| c.1).sum();
+            eprintln!(
+                "  netflow:          {} records sent, {} dropped, packets per collector [{}], {} send errors",
+                s.records_sent,
+                s.records_dropped,
+                packets.join(", "),
+                errors
+            );
+        }
     }
     if server.is_some() && args.metrics_linger > 0 {
         tracing::info!("replay done; serving metrics for {} more seconds", args.metrics_linger);

@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::aggregate::{Shard, ShardStats};
+use crate::aggregate::{Shard, ShardSink, ShardStats};
 use crate::capture::pcap::{read_file, CaptureError};
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::detect::allowlist::Allowlist;
 use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
+use crate::output::netflow::exporter::ExportQueue;
+use crate::output::netflow::record::ExportRecord;
 use crate::record::Record;
 use crate::worker::{Decoder, WorkerStats};
 
@@ -57,6 +59,28 @@ pub struct ReplayOptions {
     pub telemetry: Option<Arc<Telemetry>>,
     /// Pace the replay at this multiple of capture time (1.0 = real time); 0 = as fast as possible.
     pub speed: f64,
+    /// Where shards send DNS transactions for NetFlow/IPFIX export.
+    pub export: Option<ExportQueue>,
+}
+
+/// A shard's outputs: the alarm channel and, optionally, the export queue.
+struct Sink<'a> {
+    alarms: &'a Sender<Alarm>,
+    export: Option<&'a ExportQueue>,
+}
+
+impl ShardSink for Sink<'_> {
+    fn alarm(&mut self, alarm: Alarm) {
+        let _ = self.alarms.send(alarm);
+    }
+    fn exporting(&self) -> bool {
+        self.export.is_some()
+    }
+    fn export(&mut self, record: ExportRecord) {
+        if let Some(q) = self.export {
+            q.send(record);
+        }
+    }
 }
 
 /// What a replay did.
@@ -108,18 +132,17 @@ fn run_shard(
     workers: usize,
     rx: Receiver<ShardBatch>,
     alarms: Sender<Alarm>,
+    export: Option<ExportQueue>,
     telemetry: Option<(usize, Arc<Telemetry>)>,
 ) -> ShardStats {
     let mut shard = Shard::new(cfg, shard_count);
     let mut pending: BTreeMap<u64, (usize, Vec<Record>)> = BTreeMap::new();
     let mut next = 0u64;
-    let mut emit = |a: Alarm| {
-        let _ = alarms.send(a);
-    };
-    let mut apply = |shard: &mut Shard, mut recs: Vec<Record>| {
+    let mut sink = Sink { alarms: &alarms, export: export.as_ref() };
+    let apply = |shard: &mut Shard, sink: &mut Sink, mut recs: Vec<Record>| {
         recs.sort_unstable_by_key(|r| r.seq);
         for r in &recs {
-            shard.process(r, &mut emit);
+            shard.process(r, sink);
         }
     };
     for b in rx {
@@ -129,7 +152,7 @@ fn run_shard(
         let mut applied = false;
         while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
             if let Some((_, recs)) = pending.remove(&next) {
-                apply(&mut shard, recs);
+                apply(&mut shard, &mut sink, recs);
                 applied = true;
             }
             next += 1;
@@ -140,8 +163,9 @@ fn run_shard(
     }
     // Channels closed: whatever is left is complete or from a failed worker; apply in order.
     for (_, (_, recs)) in std::mem::take(&mut pending) {
-        apply(&mut shard, recs);
+        apply(&mut shard, &mut sink, recs);
     }
+    shard.finish(&mut sink);
     let snap = shard.snapshot();
     if let Some((i, t)) = &telemetry {
         t.publish_shard(*i, snap.clone());
@@ -193,7 +217,9 @@ pub fn replay(
             shard_txs.push(tx);
             let alarm_tx = alarm_tx.clone();
             let t = opts.telemetry.clone().map(|t| (i, t));
-            shard_threads.push(s.spawn(move || run_shard(cfg, shard_count, workers, rx, alarm_tx, t)));
+            let export = opts.export.clone();
+            shard_threads
+                .push(s.spawn(move || run_shard(cfg, shard_count, workers, rx, alarm_tx, export, t)));
         }
         drop(alarm_tx);
         let mut worker_txs = Vec::new();

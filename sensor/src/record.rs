@@ -1,13 +1,13 @@
 //! The compact per-message record workers hand to the aggregation shards.
 //!
-//! A record never holds the frame: numbers, hashes and the last [`NAME_TAIL`] bytes of the query
-//! name (which always contain the registered domain, and most of the subdomain), so the channel
-//! carries about 240 bytes per DNS message whatever the frame size.
+//! A record never holds the frame: numbers, hashes and the query name in a fixed buffer, so the
+//! channel carries about 340 bytes per DNS message whatever the frame size, with no heap.
 
 use crate::flow::IpAddr16;
 
-/// Bytes of the (lowercased) query name kept in a record, from the right.
-pub const NAME_TAIL: usize = 160;
+/// Bytes of the (lowercased) query name kept in a record, from the right: room for the longest
+/// legal name (253 characters), so names are never cut.
+pub const NAME_TAIL: usize = 256;
 
 /// Bits of [`Record::flags`].
 pub mod flag {
@@ -106,6 +106,8 @@ pub struct Record {
     /// Sum of RDATA bytes of payload-carrying answers (TXT, NULL, PRIVATE, CNAME, MX, SRV, KEY...).
     pub answer_payload: u16,
     pub edns_size: u16,
+    /// TTL of the first answer (0 if none).
+    pub ttl: u32,
     /// Hash of the lowercased registered domain: the shard and table key.
     pub domain_hash: u64,
     /// Hash of the lowercased full query name.

@@ -123,7 +123,13 @@ fn results_do_not_depend_on_worker_count() {
     k3.sort();
     assert_eq!(k1, k4);
     assert_eq!(k1, k3);
-    assert_eq!(r1.workers, r4.workers);
+    // Counters agree, except time spent and float sums added in a different order.
+    let (mut w1, mut w4) = (r1.workers.clone(), r4.workers.clone());
+    assert!((w1.entropy.sum - w4.entropy.sum).abs() < 1e-6 * w1.entropy.sum.max(1.0));
+    w4.entropy.sum = w1.entropy.sum;
+    w1.busy_ns = 0;
+    w4.busy_ns = 0;
+    assert_eq!(w1, w4);
     assert_eq!(r1.shards.records, r4.shards.records);
 }
 

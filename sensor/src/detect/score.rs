@@ -137,6 +137,7 @@ mod tests {
             answers: 0,
             answer_payload: 0,
             edns_size: 0,
+            ttl: 0,
             domain_hash: 1,
             name_hash: crate::hash::hash_bytes(name.as_bytes()),
             lex: Lexical {

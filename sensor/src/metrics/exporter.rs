@@ -299,6 +299,29 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
             ));
         }
     }
+    let netflow =
+        t.netflow.lock().ok().and_then(|n| n.as_ref().and_then(|s| s.lock().ok().map(|s| s.clone())));
+    if let Some(nf) = netflow {
+        out.push(counters(
+            "dnsentry_netflow_records_total",
+            "NetFlow/IPFIX records exported or dropped.",
+            vec![
+                (vec![("result", "sent")], nf.records_sent),
+                (vec![("result", "dropped")], nf.records_dropped),
+            ],
+        ));
+        let ids: Vec<String> = (0..nf.collectors.len()).map(|i| i.to_string()).collect();
+        out.push(counters(
+            "dnsentry_netflow_packets_total",
+            "Export packets sent, per collector (index in the configured list).",
+            nf.collectors.iter().zip(&ids).map(|(c, i)| (vec![("collector", i.as_str())], c.0)).collect(),
+        ));
+        out.push(counters(
+            "dnsentry_netflow_send_errors_total",
+            "Export packets that failed to send, per collector.",
+            nf.collectors.iter().zip(&ids).map(|(c, i)| (vec![("collector", i.as_str())], c.1)).collect(),
+        ));
+    }
     out.extend(process_families());
     out
 }

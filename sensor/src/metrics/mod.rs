@@ -34,6 +34,8 @@ pub struct Telemetry {
     /// SIGHUP reloads: [success, failure].
     pub config_reloads: [AtomicU64; 2],
     pub live: Mutex<Option<LiveStats>>,
+    /// The NetFlow exporter's counters, when exporting.
+    pub netflow: Mutex<Option<std::sync::Arc<Mutex<crate::output::netflow::exporter::ExportStats>>>>,
     /// Suspect domains exported by name.
     pub top_suspects: usize,
 }
@@ -47,6 +49,7 @@ impl Telemetry {
             channel_drops: Default::default(),
             config_reloads: Default::default(),
             live: Mutex::new(None),
+            netflow: Mutex::new(None),
             top_suspects,
         }
     }

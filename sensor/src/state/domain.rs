@@ -63,6 +63,9 @@ pub struct DomainState {
     family: Option<Family>,
     /// The last fingerprint session seen.
     tool_session: Option<ToolSession>,
+    /// The latest verdict (exported with each transaction).
+    pub last_score: u32,
+    pub last_reasons: crate::detect::reason::Reasons,
     /// Capture time of the last alarm per severity (index = severity), if any.
     pub last_alarm_ns: [Option<u64>; 3],
 }
@@ -87,6 +90,8 @@ impl DomainState {
             tool: None,
             family: None,
             tool_session: None,
+            last_score: 0,
+            last_reasons: Default::default(),
             last_alarm_ns: [None; 3],
         }
     }

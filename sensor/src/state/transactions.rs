@@ -1,6 +1,7 @@
 //! Queries waiting for their response: matches each response to its query (client, server,
 //! client port, DNS id, name) and counts queries left unanswered after a timeout, in a bounded
-//! table. A high unanswered ratio means the SPAN sees only one direction, or loses frames.
+//! table. A high unanswered ratio means the SPAN sees only one direction, or loses frames. Each
+//! completed, expired or unmatched exchange is handed out as a [`Transaction`] (NetFlow export).
 
 use std::num::NonZeroUsize;
 
@@ -42,9 +43,16 @@ pub struct TxStats {
     pub unmatched_responses: u64,
 }
 
+/// A query and its response; either may be missing (timeout, or the query was not seen).
+#[derive(Debug, Clone, Copy)]
+pub struct Transaction {
+    pub query: Option<Record>,
+    pub response: Option<Record>,
+}
+
 /// The pending-query table.
 pub struct Transactions {
-    pending: LruCache<TxKey, u64>,
+    pending: LruCache<TxKey, Record>,
     timeout_ns: u64,
     last_sweep_ns: u64,
     pub stats: TxStats,
@@ -60,39 +68,50 @@ impl Transactions {
         }
     }
 
-    /// Adds a message. For a response that matched, returns its query's capture time.
-    pub fn observe(&mut self, r: &Record) -> Option<u64> {
+    /// Adds a message; `out` receives every transaction it completes or expires.
+    pub fn observe(&mut self, r: &Record, out: &mut impl FnMut(Transaction)) {
         if r.ts_ns >= self.last_sweep_ns.saturating_add(self.timeout_ns / 4) {
-            self.sweep(r.ts_ns);
+            self.sweep(r.ts_ns, out);
         }
         let key = TxKey::of(r);
         if r.is_response() {
-            let q = self.pending.pop(&key);
-            match q {
+            let query = self.pending.pop(&key);
+            match query {
                 Some(_) => self.stats.answered += 1,
                 None => self.stats.unmatched_responses += 1,
             }
-            q
-        } else {
-            if let Some((old, _)) = self.pending.push(key, r.ts_ns) {
-                if old != key {
-                    self.stats.evicted += 1;
-                    self.stats.unanswered += 1;
-                }
+            out(Transaction { query, response: Some(*r) });
+        } else if let Some((old_key, old)) = self.pending.push(key, *r) {
+            if old_key == key {
+                // A retransmission with the same id: the first one has no response of its own.
+                self.stats.unanswered += 1;
+            } else {
+                self.stats.evicted += 1;
+                self.stats.unanswered += 1;
             }
-            None
+            out(Transaction { query: Some(old), response: None });
         }
     }
 
-    /// Counts as unanswered the queries older than the timeout.
-    pub fn sweep(&mut self, now_ns: u64) {
+    /// Expires the queries older than the timeout.
+    pub fn sweep(&mut self, now_ns: u64, out: &mut impl FnMut(Transaction)) {
         self.last_sweep_ns = now_ns;
-        while let Some((_, &ts)) = self.pending.peek_lru() {
-            if ts.saturating_add(self.timeout_ns) > now_ns {
+        while let Some((_, q)) = self.pending.peek_lru() {
+            if q.ts_ns.saturating_add(self.timeout_ns) > now_ns {
                 break;
             }
-            self.pending.pop_lru();
+            if let Some((_, q)) = self.pending.pop_lru() {
+                self.stats.unanswered += 1;
+                out(Transaction { query: Some(q), response: None });
+            }
+        }
+    }
+
+    /// Hands out every pending query as unanswered (end of a replay).
+    pub fn flush(&mut self, out: &mut impl FnMut(Transaction)) {
+        while let Some((_, q)) = self.pending.pop_lru() {
             self.stats.unanswered += 1;
+            out(Transaction { query: Some(q), response: None });
         }
     }
 
