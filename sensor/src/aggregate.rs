@@ -214,6 +214,20 @@ impl Shard {
         }
     }
 
+    /// No record for a while (live capture): let time pass so unanswered queries expire.
+    pub fn idle(&mut self, now_ns: u64, out: &mut impl ShardSink) {
+        self.now_ns = self.now_ns.max(now_ns);
+        let mut done = std::mem::take(&mut self.tx_buf);
+        self.tx.sweep(self.now_ns, &mut |t| done.push(t));
+        if out.exporting() {
+            for t in done.drain(..) {
+                self.export(&t, out);
+            }
+        }
+        done.clear();
+        self.tx_buf = done;
+    }
+
     /// End of input: every pending query becomes an unanswered transaction.
     pub fn finish(&mut self, out: &mut impl ShardSink) {
         let mut done = Vec::new();

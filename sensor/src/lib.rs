@@ -14,6 +14,7 @@ pub mod domain;
 pub mod features;
 pub mod flow;
 pub mod hash;
+pub mod live;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -1,0 +1,249 @@
+//! The live pipeline: one worker per capture queue feeding the same decode stage and domain
+//! shards as replay. Unlike replay it never waits: a full channel is a counted drop, so the RX
+//! rings keep moving whatever the shards do.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use crate::aggregate::{Shard, ShardSink, ShardStats};
+use crate::config::Config;
+use crate::decode::LinkType;
+use crate::detect::allowlist::Allowlist;
+use crate::metrics::Telemetry;
+use crate::output::alarm::Alarm;
+use crate::output::netflow::exporter::ExportQueue;
+use crate::output::netflow::record::ExportRecord;
+use crate::record::Record;
+use crate::worker::{Decoder, WorkerStats};
+
+/// Something that delivers Ethernet frames: an AF_XDP socket, or a test double.
+pub trait FrameSource: Send {
+    /// Waits up to `timeout` for frames and calls `f` for each; returns how many.
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
+}
+
+/// What the live run needs besides its sources.
+pub struct LiveOptions {
+    pub telemetry: Arc<Telemetry>,
+    pub export: Option<ExportQueue>,
+    /// Set to stop capture (SIGINT/SIGTERM).
+    pub stop: Arc<AtomicBool>,
+    /// Core for each worker (by index), if pinning is wanted.
+    pub cores: Vec<usize>,
+}
+
+/// What a live run did.
+#[derive(Debug, Default)]
+pub struct LiveReport {
+    pub workers: WorkerStats,
+    pub shards: ShardStats,
+    pub elapsed: Duration,
+    pub worker_count: usize,
+    pub shard_count: usize,
+    /// Records dropped because a shard channel was full.
+    pub shard_drops: u64,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Pins the calling thread to one core (best effort: logged when refused).
+fn pin(core: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(core, "cannot pin worker to core: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+struct Sink<'a> {
+    alarms: &'a Sender<Alarm>,
+    export: Option<&'a ExportQueue>,
+    telemetry: &'a Telemetry,
+}
+
+impl ShardSink for Sink<'_> {
+    fn alarm(&mut self, alarm: Alarm) {
+        if self.alarms.try_send(alarm).is_err() {
+            self.telemetry.count_drop(2, 1);
+        }
+    }
+    fn exporting(&self) -> bool {
+        self.export.is_some()
+    }
+    fn export(&mut self, record: ExportRecord) {
+        if let Some(q) = self.export {
+            q.send(record);
+        }
+    }
+}
+
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+#[allow(clippy::too_many_arguments)]
+fn run_worker(
+    index: usize,
+    cfg: &Config,
+    allowlist: Arc<Allowlist>,
+    mut source: Box<dyn FrameSource>,
+    shards: Vec<Sender<Vec<Record>>>,
+    telemetry: Arc<Telemetry>,
+    stop: Arc<AtomicBool>,
+    core: Option<usize>,
+) -> (WorkerStats, u64, Box<dyn FrameSource>) {
+    if let Some(c) = core {
+        pin(c);
+    }
+    let mut dec = Decoder::new(cfg, allowlist);
+    let n = shards.len();
+    let mut outs: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
+    let mut seq = (index as u64) << 48;
+    let mut drops = 0u64;
+    let mut published = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let ts = now_ns();
+        let started = Instant::now();
+        let got = source.poll(Duration::from_millis(100), &mut |frame| {
+            dec.frame(Some(LinkType::Ethernet), frame, ts, seq, &mut |r| {
+                outs[(r.domain_hash % n as u64) as usize].push(r)
+            });
+            seq += 1;
+        });
+        match got {
+            Ok(0) => {}
+            Ok(_) => dec.stats.busy_ns += started.elapsed().as_nanos() as u64,
+            Err(e) => {
+                tracing::error!(worker = index, "capture error: {e}");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        for (tx, recs) in shards.iter().zip(outs.iter_mut()) {
+            if recs.is_empty() {
+                continue;
+            }
+            let batch = std::mem::replace(recs, Vec::with_capacity(64));
+            match tx.try_send(batch) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) | Err(TrySendError::Disconnected(b)) => {
+                    drops += b.len() as u64;
+                    telemetry.count_drop(1, b.len() as u64);
+                }
+            }
+        }
+        if published.elapsed() >= PUBLISH_EVERY {
+            telemetry.publish_worker(index, &dec.stats);
+            published = Instant::now();
+        }
+    }
+    telemetry.publish_worker(index, &dec.stats);
+    (dec.stats, drops, source)
+}
+
+fn run_shard(
+    index: usize,
+    cfg: &Config,
+    shard_count: usize,
+    rx: Receiver<Vec<Record>>,
+    alarms: Sender<Alarm>,
+    export: Option<ExportQueue>,
+    telemetry: Arc<Telemetry>,
+) -> ShardStats {
+    let mut shard = Shard::new(cfg, shard_count);
+    let mut sink = Sink { alarms: &alarms, export: export.as_ref(), telemetry: &telemetry };
+    let mut published = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(batch) => {
+                for r in &batch {
+                    shard.process(r, &mut sink);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => shard.idle(now_ns(), &mut sink),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if published.elapsed() >= PUBLISH_EVERY {
+            telemetry.publish_shard(index, shard.snapshot());
+            published = Instant::now();
+        }
+    }
+    shard.finish(&mut sink);
+    let snap = shard.snapshot();
+    telemetry.publish_shard(index, snap.clone());
+    snap.stats
+}
+
+/// Runs capture until `opts.stop` is set; `on_alarm` runs on a thread of its own. `on_stop` runs
+/// once the workers have stopped polling and before their sources are dropped (detach XDP there).
+pub fn run(
+    cfg: &Config,
+    sources: Vec<Box<dyn FrameSource>>,
+    opts: LiveOptions,
+    on_alarm: impl FnMut(Alarm) + Send,
+    on_stop: impl FnOnce(),
+) -> LiveReport {
+    let started = Instant::now();
+    let workers = sources.len();
+    let shard_count = cfg.shards().max(1);
+    let allowlist = Arc::new(Allowlist::new(cfg.allowlist.builtin, &cfg.allowlist.extra));
+    let cap = cfg.pipeline.channel_batches * 16;
+    let (alarm_tx, alarm_rx) = bounded::<Alarm>(4096);
+    let mut report = LiveReport { worker_count: workers, shard_count, ..Default::default() };
+    thread::scope(|s| {
+        let mut on_alarm = on_alarm;
+        let alarm_thread = s.spawn(move || {
+            for a in alarm_rx {
+                on_alarm(a);
+            }
+        });
+        let mut shard_txs = Vec::new();
+        let mut shard_threads = Vec::new();
+        for i in 0..shard_count {
+            let (tx, rx) = bounded::<Vec<Record>>(cap);
+            shard_txs.push(tx);
+            let (alarm_tx, export, t) = (alarm_tx.clone(), opts.export.clone(), opts.telemetry.clone());
+            shard_threads.push(s.spawn(move || run_shard(i, cfg, shard_count, rx, alarm_tx, export, t)));
+        }
+        drop(alarm_tx);
+        // Workers hand back their sources so the caller can detach XDP before the sockets close.
+        let mut worker_threads = Vec::new();
+        for (i, source) in sources.into_iter().enumerate() {
+            let shards = shard_txs.clone();
+            let (allowlist, t, stop) = (allowlist.clone(), opts.telemetry.clone(), opts.stop.clone());
+            let core = opts.cores.get(i).copied();
+            worker_threads.push(s.spawn(move || run_worker(i, cfg, allowlist, source, shards, t, stop, core)));
+        }
+        drop(shard_txs);
+        let mut stopped_sources = Vec::new();
+        for t in worker_threads {
+            match t.join() {
+                Ok((st, drops, source)) => {
+                    report.workers.merge(&st);
+                    report.shard_drops += drops;
+                    stopped_sources.push(source);
+                }
+                Err(_) => tracing::error!("a capture worker panicked"),
+            }
+        }
+        // Detach first, then close the sockets.
+        on_stop();
+        drop(stopped_sources);
+        for t in shard_threads {
+            match t.join() {
+                Ok(st) => report.shards.merge(&st),
+                Err(_) => tracing::error!("an aggregation shard panicked"),
+            }
+        }
+        let _ = alarm_thread.join();
+    });
+    report.elapsed = started.elapsed();
+    report
+}
