@@ -3,9 +3,9 @@
 # fresh Debian 12 machine. Each step is skipped when its result is already there, so a second run
 # does nothing and needs no network.
 #
-#  1. Debian packages (scripts/apt-packages.txt, through scripts/setup.sh): LLVM 22 (bpf-linker links
-#     against it), clang/llc 19, m4, make, pkg-config, libelf, zlib, libzstd, libpcap (xsk-rs builds
-#     libxdp/libbpf from C).
+#  1. Debian packages (scripts/apt-packages.txt, through scripts/setup.sh): LLVM 22, libpolly,
+#     zlib and libzstd, which bpf-linker links against. (AF_XDP uses xdpilone, pure Rust: nothing
+#     else to install for it.)
 #  2. The nightly's `rust-src` component: aya-build compiles the XDP program with
 #     `cargo +nightly build -Z build-std=core --target bpfel-unknown-none`.
 #  3. bpf-linker, pinned, built against Debian's LLVM 22 (its LLVM must be at least as new as the

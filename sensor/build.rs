@@ -27,7 +27,7 @@ fn main() {
         println!(
             "cargo:warning=AYA_BUILD_SKIP set: the XDP program is not built; live capture will not work"
         );
-        std::fs::write(&object, []).expect("write empty eBPF object");
+        std::fs::write(&object, b"").expect("write empty eBPF object");
         return;
     }
 

@@ -110,7 +110,7 @@ pub enum XskError {
     InterfaceMissing(String),
     #[error("{what}: permission denied. AF_XDP sockets need root or CAP_NET_RAW (+ CAP_IPC_LOCK or a raised RLIMIT_MEMLOCK for the UMEM)")]
     PermissionDenied { what: &'static str, source: io::Error },
-    #[error("`{iface}` queue {queue}: zero-copy is not supported by this driver (veth never does); use --bind copy or auto")]
+    #[error("`{iface}` queue {queue}: zero-copy bind refused ({source}): the driver does not support it (veth never does); use --bind copy or auto")]
     ZeroCopyUnsupported { iface: String, queue: u32, source: io::Error },
     #[error("`{iface}` queue {queue} is busy: another AF_XDP socket (another dnsentry, or a libxdp tool) is bound to it")]
     QueueBusy { iface: String, queue: u32, source: io::Error },
@@ -339,7 +339,11 @@ impl XskSocket {
             let source = errno(e);
             let iface = iface.to_string();
             return Err(match source.raw_os_error() {
-                Some(libc::EOPNOTSUPP) | Some(libc::EPROTONOSUPPORT) if want == BoundMode::ZeroCopy => {
+                // veth says EOPNOTSUPP; virtio_net without zero-copy support says EINVAL (the queue
+                // itself was checked above).
+                Some(libc::EOPNOTSUPP) | Some(libc::EPROTONOSUPPORT) | Some(libc::EINVAL)
+                    if want == BoundMode::ZeroCopy =>
+                {
                     XskError::ZeroCopyUnsupported { iface, queue, source }
                 }
                 Some(libc::EBUSY) => XskError::QueueBusy { iface, queue, source },
