@@ -1,8 +1,8 @@
 //! Build, set-up and test orchestration: `cargo xtask <command>`.
 //!
 //! Every command that needs tools first runs the idempotent set-up (Debian packages from
-//! `scripts/apt-packages.txt`, rustup components), so the README's two commands work on a fresh
-//! machine.
+//! `scripts/apt-packages.txt`, rustup components, the eBPF toolchain from `scripts/setup-ebpf.sh`),
+//! so the README's two commands work on a fresh machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +14,7 @@ cargo xtask <command>
 
   demo     set up, build, and replay the bundled captures (pcaps/): alarms on stdout, summary on stderr
   test     set up, then the whole suite: fmt --check, clippy -D warnings, unit + integration tests
-  setup    install what is missing (Debian packages, rustup components); idempotent
+  setup    install what is missing (Debian packages, rustup components, bpf-linker); idempotent
   pcaps    regenerate pcaps/ with the real tools (iodine, dns2tcp, unbound, nsd) in network namespaces (root)
   bench    run the criterion benchmarks (numbers for docs/performance.md)
 ";
@@ -37,7 +37,9 @@ fn cargo() -> Command {
 }
 
 fn setup() -> Result<()> {
-    run(Command::new("bash").arg(root().join("scripts/setup.sh")))?;
+    // Debian packages (scripts/setup.sh), then the eBPF toolchain live capture builds with: the
+    // nightly's rust-src and bpf-linker (scripts/setup-ebpf.sh runs setup.sh first).
+    run(Command::new("bash").arg(root().join("scripts/setup-ebpf.sh")))?;
     // rustfmt and clippy come with the default rustup profile, but not with every install.
     let have = Command::new("rustup").args(["component", "list", "--installed"]).output();
     if let Ok(out) = have {

@@ -1,6 +1,13 @@
 //! Frame sources. Replay reads capture files; live capture (AF_XDP) feeds the same pipeline.
+//!
+//! Live capture: [`xdp`] loads and attaches the XDP program that steers DNS frames to one AF_XDP
+//! socket per RX queue ([`afxdp`]); [`iface`] and [`netlink`] answer questions about interfaces.
 
+pub mod afxdp;
+pub mod iface;
+pub mod netlink;
 pub mod pcap;
+pub mod xdp;
 
 use crate::decode::LinkType;
 
