@@ -28,6 +28,44 @@ pub struct Config {
     pub allowlist: AllowlistConfig,
     pub metrics: MetricsConfig,
     pub export: ExportConfig,
+    pub live: LiveConfig,
+}
+
+/// Live capture (`dnsentry live`); every key also has a command-line flag.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// XDP attach mode: "drv" (native), "skb" (generic) or "auto" (drv, then skb).
+    pub attach: String,
+    /// AF_XDP bind mode: "zero-copy", "copy" or "auto" (zero-copy, then copy).
+    pub bind: String,
+    /// What happens to frames that are not DNS: "pass" (inline host) or "drop" (mirror port).
+    pub default_action: String,
+    /// RX queues to capture (0 = all of the interface's).
+    pub queues: u32,
+    /// Cores to pin the capture workers to, one per queue in order (empty = no pinning).
+    pub cores: Vec<usize>,
+    /// UMEM frames per socket.
+    pub frame_count: u32,
+    /// Bytes per UMEM frame (2048 or 4096).
+    pub frame_size: u32,
+    /// Entries of the RX and fill rings (power of two).
+    pub ring_size: u32,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            attach: "auto".into(),
+            bind: "auto".into(),
+            default_action: "pass".into(),
+            queues: 0,
+            cores: Vec::new(),
+            frame_count: 4096,
+            frame_size: 4096,
+            ring_size: 2048,
+        }
+    }
 }
 
 /// Export wire format.
@@ -374,6 +412,28 @@ impl Config {
         }
         if self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("metrics.listen", format!("`{}` is not an ADDR:PORT", self.metrics.listen)));
+        }
+        let l = &self.live;
+        if !["drv", "skb", "auto"].contains(&l.attach.as_str()) {
+            return Err(invalid("live.attach", format!("`{}`: expected drv, skb or auto", l.attach)));
+        }
+        if !["zero-copy", "copy", "auto"].contains(&l.bind.as_str()) {
+            return Err(invalid("live.bind", format!("`{}`: expected zero-copy, copy or auto", l.bind)));
+        }
+        if !["pass", "drop"].contains(&l.default_action.as_str()) {
+            return Err(invalid(
+                "live.default_action",
+                format!("`{}`: expected pass or drop", l.default_action),
+            ));
+        }
+        if !matches!(l.frame_size, 2048 | 4096) {
+            return Err(invalid("live.frame_size", "must be 2048 or 4096"));
+        }
+        if !l.ring_size.is_power_of_two() || l.ring_size < 64 {
+            return Err(invalid("live.ring_size", "must be a power of two, at least 64"));
+        }
+        if l.frame_count < 2 * l.ring_size {
+            return Err(invalid("live.frame_count", "must cover the fill and RX rings (2 x ring_size)"));
         }
         let e = &self.export;
         for (i, c) in e.collectors.iter().enumerate() {

@@ -25,6 +25,27 @@ use crate::worker::{Decoder, WorkerStats};
 pub trait FrameSource: Send {
     /// Waits up to `timeout` for frames and calls `f` for each; returns how many.
     fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
+    /// The RX queue it reads, for metrics.
+    fn queue(&self) -> u32 {
+        0
+    }
+    /// Socket counters: rx_dropped, rx_ring_full, fill_ring_empty, invalid_descs.
+    fn stats(&self) -> Option<[u64; 4]> {
+        None
+    }
+}
+
+impl FrameSource for crate::capture::afxdp::XskSocket {
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+        crate::capture::afxdp::XskSocket::poll(self, timeout, |frame| f(frame))
+    }
+    fn queue(&self) -> u32 {
+        crate::capture::afxdp::XskSocket::queue(self)
+    }
+    fn stats(&self) -> Option<[u64; 4]> {
+        let s = crate::capture::afxdp::XskSocket::stats(self).ok()?;
+        Some([s.rx_dropped, s.rx_ring_full, s.fill_ring_empty_descs, s.rx_invalid_descs])
+    }
 }
 
 /// What the live run needs besides its sources.
@@ -89,6 +110,18 @@ impl ShardSink for Sink<'_> {
 
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
+/// Publishes a socket's counters in the live section of the telemetry.
+fn publish_queue(telemetry: &Telemetry, index: usize, source: &dyn FrameSource) {
+    let Some(stats) = source.stats() else { return };
+    if let Ok(mut live) = telemetry.live.lock() {
+        let live = live.get_or_insert_with(Default::default);
+        if live.queues.len() <= index {
+            live.queues.resize(index + 1, (0, [0; 4]));
+        }
+        live.queues[index] = (source.queue(), stats);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_worker(
     index: usize,
@@ -141,10 +174,12 @@ fn run_worker(
         }
         if published.elapsed() >= PUBLISH_EVERY {
             telemetry.publish_worker(index, &dec.stats);
+            publish_queue(&telemetry, index, source.as_ref());
             published = Instant::now();
         }
     }
     telemetry.publish_worker(index, &dec.stats);
+    publish_queue(&telemetry, index, source.as_ref());
     (dec.stats, drops, source)
 }
 
@@ -219,7 +254,8 @@ pub fn run(
             let shards = shard_txs.clone();
             let (allowlist, t, stop) = (allowlist.clone(), opts.telemetry.clone(), opts.stop.clone());
             let core = opts.cores.get(i).copied();
-            worker_threads.push(s.spawn(move || run_worker(i, cfg, allowlist, source, shards, t, stop, core)));
+            worker_threads
+                .push(s.spawn(move || run_worker(i, cfg, allowlist, source, shards, t, stop, core)));
         }
         drop(shard_txs);
         let mut stopped_sources = Vec::new();

@@ -41,6 +41,12 @@ enum Command {
     /// Exit status: 0 when all files were read, 1 when a file was unreadable or corrupt (frames
     /// before the damage are still processed), 2 on a usage or configuration error.
     Replay(ReplayArgs),
+    /// Capture live from a network interface (a SPAN/TAP mirror port) with XDP and AF_XDP
+    /// sockets, one per RX queue, and run the same detection as replay. Needs root (or CAP_BPF,
+    /// CAP_NET_ADMIN, CAP_NET_RAW, CAP_PERFMON). Stops on SIGINT/SIGTERM: the XDP program is
+    /// detached, pending alarms flushed and the summary printed. Metrics are always served
+    /// (metrics.listen, default 127.0.0.1:9853).
+    Live(LiveArgs),
     /// Validate a configuration file and report every problem with its key.
     CheckConfig {
         /// The TOML file to check.
@@ -91,6 +97,56 @@ struct ReplayArgs {
     speed: f64,
 }
 
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// The interface to capture on (the mirror port).
+    #[arg(long, short)]
+    iface: String,
+    /// Configuration file (TOML; see dnsentry.example.toml).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Write alarms to FILE (appended) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    alarms: Option<PathBuf>,
+    /// Only output alarms of at least this severity.
+    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
+    min_severity: MinSeverity,
+    /// XDP attach mode: drv (native), skb (generic) or auto (drv, then skb) [config: live.attach].
+    #[arg(long, value_parser = ["drv", "skb", "auto"])]
+    attach: Option<String>,
+    /// AF_XDP bind mode: zero-copy, copy or auto (zero-copy, then copy) [config: live.bind].
+    #[arg(long, value_parser = ["zero-copy", "copy", "auto"])]
+    bind: Option<String>,
+    /// Frames that are not DNS: pass (inline host) or drop (dedicated mirror port)
+    /// [config: live.default_action].
+    #[arg(long, value_parser = ["pass", "drop"])]
+    default_action: Option<String>,
+    /// RX queues to capture (default: all of the interface's) [config: live.queues].
+    #[arg(long)]
+    queues: Option<u32>,
+    /// Cores to pin capture workers to, comma-separated, one per queue [config: live.cores].
+    #[arg(long, value_delimiter = ',')]
+    cores: Option<Vec<usize>>,
+    /// Aggregation shards (default: config pipeline.shards, 0 = one per queue).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Serve metrics on ADDR:PORT instead of the config's metrics.listen.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<String>,
+    /// Export DNS transactions to a NetFlow v9 / IPFIX collector (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    netflow: Vec<String>,
+    /// Export format (default: the config's export.format, v9).
+    #[arg(long, value_enum)]
+    export_format: Option<ExportFormatArg>,
+    /// Stop after this many seconds (0: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    duration: u64,
+    /// Do not print the summary on stderr.
+    #[arg(long)]
+    no_summary: bool,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum ExportFormatArg {
     V9,
@@ -119,31 +175,13 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     if let Some(s) = args.shards {
         cfg.pipeline.shards = s;
     }
-    cfg.export.collectors.extend(args.netflow.iter().cloned());
-    match args.export_format {
-        Some(ExportFormatArg::V9) => cfg.export.format = ExportFormat::V9,
-        Some(ExportFormatArg::Ipfix) => cfg.export.format = ExportFormat::Ipfix,
-        None => {}
-    }
+    apply_export_args(&mut cfg, &args.netflow, args.export_format);
     cfg.validate()?;
     for f in &args.files {
         anyhow::ensure!(f.is_file(), "{}: no such capture file", f.display());
     }
-    let out: Box<dyn std::io::Write + Send> = match &args.alarms {
-        Some(p) => Box::new(BufWriter::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open {}", p.display()))?,
-        )),
-        None => Box::new(std::io::stdout()),
-    };
-    let min = match args.min_severity {
-        MinSeverity::Info => Severity::Info,
-        MinSeverity::Low => Severity::Low,
-        MinSeverity::High => Severity::High,
-    };
+    let out = open_alarms(args.alarms.as_ref())?;
+    let min = min_severity(args.min_severity);
 
     let progress = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -214,15 +252,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
         eprint!("{}", dnsentry::output::summary::render(&report, failed));
         if let Some(s) = &export_stats {
-            let packets: Vec<String> = s.collectors.iter().map(|c| c.0.to_string()).collect();
-            let errors: u64 = s.collectors.iter().map(|c| c.1).sum();
-            eprintln!(
-                "  netflow:          {} records sent, {} dropped, packets per collector [{}], {} send errors",
-                s.records_sent,
-                s.records_dropped,
-                packets.join(", "),
-                errors
-            );
+            print_export_summary(s);
         }
     }
     if server.is_some() && args.metrics_linger > 0 {
@@ -233,6 +263,242 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     Ok(if report.file_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+fn open_alarms(path: Option<&PathBuf>) -> Result<Box<dyn std::io::Write + Send>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    })
+}
+
+fn min_severity(m: MinSeverity) -> Severity {
+    match m {
+        MinSeverity::Info => Severity::Info,
+        MinSeverity::Low => Severity::Low,
+        MinSeverity::High => Severity::High,
+    }
+}
+
+fn apply_export_args(cfg: &mut Config, netflow: &[String], format: Option<ExportFormatArg>) {
+    cfg.export.collectors.extend(netflow.iter().cloned());
+    match format {
+        Some(ExportFormatArg::V9) => cfg.export.format = ExportFormat::V9,
+        Some(ExportFormatArg::Ipfix) => cfg.export.format = ExportFormat::Ipfix,
+        None => {}
+    }
+}
+
+fn print_export_summary(s: &dnsentry::output::netflow::exporter::ExportStats) {
+    let packets: Vec<String> = s.collectors.iter().map(|c| c.0.to_string()).collect();
+    let errors: u64 = s.collectors.iter().map(|c| c.1).sum();
+    eprintln!(
+        "  netflow:          {} records sent, {} dropped, packets per collector [{}], {} send errors",
+        s.records_sent,
+        s.records_dropped,
+        packets.join(", "),
+        errors
+    );
+}
+
+fn live(args: LiveArgs) -> Result<ExitCode> {
+    use dnsentry::capture::afxdp::{BindMode, XskConfig, XskSocket};
+    use dnsentry::capture::xdp::{AttachMode, XdpConfig, XdpProgram};
+    use dnsentry::live::{FrameSource, LiveOptions};
+    use dnsentry_common::DefaultAction;
+
+    let mut cfg = load_config(args.config.as_ref())?;
+    let l = &mut cfg.live;
+    if let Some(v) = &args.attach {
+        l.attach = v.clone();
+    }
+    if let Some(v) = &args.bind {
+        l.bind = v.clone();
+    }
+    if let Some(v) = &args.default_action {
+        l.default_action = v.clone();
+    }
+    if let Some(q) = args.queues {
+        l.queues = q;
+    }
+    if let Some(c) = &args.cores {
+        l.cores = c.clone();
+    }
+    if let Some(s) = args.shards {
+        cfg.pipeline.shards = s;
+    }
+    if let Some(m) = &args.metrics_listen {
+        cfg.metrics.listen = m.clone();
+    }
+    apply_export_args(&mut cfg, &args.netflow, args.export_format);
+    cfg.validate()?;
+    let l = cfg.live.clone();
+    let default_action = if l.default_action == "drop" { DefaultAction::Drop } else { DefaultAction::Pass };
+    let attach: AttachMode = l.attach.parse().map_err(anyhow::Error::msg)?;
+    let bind: BindMode = l.bind.parse().map_err(anyhow::Error::msg)?;
+
+    // Load and configure the program, open the sockets (fill rings filled before bind), put
+    // them in the XSK map, and only then attach: no frame is redirected to a missing socket.
+    let xdp_cfg = XdpConfig { default_action, dns_ports: cfg.capture.dns_ports.clone(), own_addresses: None };
+    let mut prog = XdpProgram::load(&args.iface, &xdp_cfg)?;
+    let xsk_cfg = XskConfig {
+        frame_count: l.frame_count,
+        frame_size: l.frame_size,
+        fill_size: l.ring_size,
+        rx_size: l.ring_size,
+        bind,
+        ..XskConfig::default()
+    };
+    let sockets = XskSocket::open_all(&args.iface, (l.queues > 0).then_some(l.queues), &xsk_cfg)?;
+    for s in &sockets {
+        prog.register_socket(s.queue(), s.fd())?;
+        tracing::warn!(iface = %args.iface, queue = s.queue(), mode = %s.mode(), "AF_XDP socket bound");
+    }
+    let mode = prog.attach(attach)?;
+    if let Some(id) = prog.replaced_stale() {
+        tracing::warn!(iface = %args.iface, id, "replaced a stale XDP program left by an earlier run");
+    }
+    tracing::warn!(iface = %args.iface, mode = %mode, queues = sockets.len(), "XDP program attached");
+    if cfg.pipeline.shards == 0 {
+        cfg.pipeline.shards = sockets.len().max(1);
+    }
+
+    let telemetry = Arc::new(Telemetry::new(sockets.len(), cfg.shards(), cfg.metrics.top_suspects));
+    let server = MetricsServer::start(&cfg.metrics.listen, telemetry.clone())?;
+    tracing::warn!("serving metrics on http://{}/metrics", server.addr);
+    let (exporter, export_queue) = match cfg.export.collectors.is_empty() {
+        true => (None, None),
+        false => {
+            let (e, q) = Exporter::start(&cfg.export, false)?;
+            if let Ok(mut n) = telemetry.netflow.lock() {
+                *n = Some(e.stats.clone());
+            }
+            (Some(e), Some(q))
+        }
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let prog = Arc::new(std::sync::Mutex::new(prog));
+
+    // Monitor: XDP counters for metrics, own addresses kept current, the status line, the timer.
+    let monitor = {
+        let (prog, telemetry, stop) = (prog.clone(), telemetry.clone(), stop.clone());
+        let names = dnsentry::capture::xdp::counter_names();
+        let duration = args.duration;
+        let tty = std::io::stderr().is_terminal();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut tick = 0u64;
+            let mut last_seen = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+                tick += 1;
+                if !tick.is_multiple_of(4) {
+                    continue;
+                }
+                let Ok(mut p) = prog.lock() else { break };
+                if let Ok(c) = p.counters() {
+                    if let Ok(mut live) = telemetry.live.lock() {
+                        live.get_or_insert_with(Default::default).xdp =
+                            names.iter().copied().zip(c).collect();
+                    }
+                    if tty {
+                        let w = dnsentry::metrics::exporter::totals(&telemetry);
+                        eprint!(
+                            "\r{:>10} frames seen ({:>8}/s) {:>10} redirected {:>10} dns {:>6} alarms, {} drops   ",
+                            c[0],
+                            c[0] - last_seen,
+                            c[1],
+                            w.0,
+                            w.1,
+                            w.2
+                        );
+                        last_seen = c[0];
+                    }
+                }
+                if tick.is_multiple_of(40) {
+                    if let Err(e) = p.refresh_own_addresses() {
+                        tracing::warn!("cannot refresh the host's addresses: {e}");
+                    }
+                }
+                drop(p);
+                if duration > 0 && started.elapsed() >= Duration::from_secs(duration) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            if tty {
+                eprintln!();
+            }
+        })
+    };
+
+    let min = min_severity(args.min_severity);
+    let mut writer = AlarmWriter::new(open_alarms(args.alarms.as_ref())?);
+    let failures = telemetry.clone();
+    let sources: Vec<Box<dyn FrameSource>> =
+        sockets.into_iter().map(|s| Box::new(s) as Box<dyn FrameSource>).collect();
+    let opts = LiveOptions {
+        telemetry: telemetry.clone(),
+        export: export_queue,
+        stop: stop.clone(),
+        cores: l.cores.clone(),
+    };
+    let detach = prog.clone();
+    let report = dnsentry::live::run(
+        &cfg,
+        sources,
+        opts,
+        |a| {
+            if a.severity >= min {
+                writer.write(&a);
+                failures.alarm_write_errors.store(writer.failed, Ordering::Relaxed);
+            }
+        },
+        move || {
+            if let Ok(mut p) = detach.lock() {
+                p.detach();
+            }
+        },
+    );
+    let _ = monitor.join();
+    let export_stats = exporter.map(Exporter::finish);
+    if !args.no_summary {
+        let replay_like = dnsentry::pipeline::ReplayReport {
+            files: 0,
+            file_errors: Vec::new(),
+            workers: report.workers.clone(),
+            shards: report.shards.clone(),
+            elapsed: report.elapsed,
+            worker_count: report.worker_count,
+            shard_count: report.shard_count,
+        };
+        let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
+        eprint!(
+            "{}",
+            dnsentry::output::summary::render(&replay_like, failed).replace("replay summary", "live summary")
+        );
+        if let Ok(p) = prog.lock() {
+            if let Ok(c) = p.counters() {
+                let names = dnsentry::capture::xdp::counter_names();
+                let parts: Vec<String> = names.iter().zip(c).map(|(n, v)| format!("{n} {v}")).collect();
+                eprintln!("  xdp:              {}", parts.join(", "));
+            }
+        }
+        eprintln!("  shard drops:      {}", report.shard_drops);
+        if let Some(s) = &export_stats {
+            print_export_summary(s);
+        }
+    }
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -240,6 +506,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Replay(args) => replay(args),
+        Command::Live(args) => live(args),
         Command::CheckConfig { file } => Config::load(&file)
             .map(|_| {
                 println!("{}: ok", file.display());

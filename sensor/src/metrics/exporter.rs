@@ -344,3 +344,21 @@ pub fn render(t: &Telemetry) -> Vec<u8> {
     let _ = prometheus::TextEncoder::new().encode(&gather(t), &mut buf);
     buf
 }
+
+/// DNS messages, alarms (low + high) and channel drops so far, for the live status line.
+pub fn totals(t: &Telemetry) -> (u64, u64, u64) {
+    let mut dns = 0;
+    for w in &t.workers {
+        if let Ok(w) = w.lock() {
+            dns += w.dns_messages();
+        }
+    }
+    let mut alarms = 0;
+    for s in &t.shards {
+        if let Ok(s) = s.lock() {
+            alarms += s.stats.alarms[1] + s.stats.alarms[2];
+        }
+    }
+    let drops = t.channel_drops.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    (dns, alarms, drops)
+}
