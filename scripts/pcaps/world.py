@@ -4,6 +4,7 @@
   world.py zones DIR   writes one NSD config + zone files per authoritative server group into DIR,
                        DIR/groups.tsv (group, ips) and DIR/root.hints for the resolver.
   world.py plan FILE   writes the benign query plan: offset_s, client_ip, proto, qtype, qname, opts.
+  world.py plan-nat FILE   a second benign plan (evaluation set): busy NAT gateways + wildcard names.
 
 Everything is derived from a fixed seed, so zone data and the query plan agree (listed DNSBL IPs,
 known AV hashes...) and re-runs produce the same names. Only standard library. All server
@@ -25,6 +26,11 @@ TUNNEL_SERVERS = {
     "t.dns2tcp-lab.test": "10.53.2.56",
     "t.dns2tcp-key.test": "10.53.2.57",
 }
+# more tunnel zones (the evaluation captures): WORLD_EXTRA_TUNNELS="t.iod-null.test=10.53.2.60 ...".
+# Added after the fixed ones, so the names and data of everything else stay the same.
+for _item in os.environ.get("WORLD_EXTRA_TUNNELS", "").split():
+    _z, _ip = _item.split("=")
+    TUNNEL_SERVERS[_z] = _ip
 
 # Authoritative server groups: one NSD instance each (an NSD instance answers for every zone it
 # loads on every address, so a parent and its delegated child must live in different groups for
@@ -742,10 +748,54 @@ def plan(path):
     return len(ev)
 
 
+def plan_nat(path, duration=90.0):
+    """A second benign plan: two busy NAT gateways (guest Wi-Fi, a branch office) querying many distinct
+    ordinary names fast, random-label wildcard names (safeframe ad slots, 32 hex chars), CDN chains,
+    and a few workstations. Separate seed: the first plan stays the same."""
+    P = random.Random(SEED + 2)
+    ev = []
+
+    def q(t, src, qtype, name, opts=""):
+        ev.append((max(0.0, min(t, duration)), src, "udp", qtype, name, opts))
+
+    names = sorted(set(NAMES["sites"] + NAMES["common"] + NAMES["cdn"]))
+    for src, rate in (("10.53.1.30", 5.0), ("10.53.1.60", 3.0)):  # the NAT gateways
+        t = P.uniform(0, 0.5)
+        while t < duration:
+            n = P.choice(names)
+            qt = P.choice(["A", "A", "A", "AAAA", "AAAA", "HTTPS"])
+            q(t, src, qt, n, opts="+noedns" if P.random() < 0.4 else "")
+            if qt == "A" and P.random() < 0.6:
+                q(t + 0.001, src, "AAAA", n)
+            if P.random() < 0.05:  # ad slots: a wildcard zone answering random labels
+                for _ in range(P.randrange(1, 4)):
+                    q(t + P.uniform(0, 0.3), src, "A", "%s.safeframe.googlesyndication.com" %
+                      "".join(P.choice("0123456789abcdef") for _ in range(32)))
+            if P.random() < 0.02:  # typos -> NXDOMAIN
+                q(t + 0.01, src, "A", n.replace(".com", ".cmo").replace(".net", ".nte"))
+            t += P.expovariate(rate)
+    for src in ("10.53.1.10", "10.53.1.11", "10.53.1.12"):  # workstations with ad-heavy pages
+        t = P.uniform(1, 5)
+        while t < duration - 2:
+            for n in P.sample(names, P.randrange(3, 8)) + ["%s.safeframe.googlesyndication.com" % "".join(
+                    P.choice("0123456789abcdef") for _ in range(32)) for _ in range(P.randrange(1, 4))]:
+                dt = P.uniform(0, 0.6)
+                q(t + dt, src, "A", n)
+                q(t + dt + 0.001, src, "AAAA", n)
+            t += P.expovariate(1 / 8.0)
+    ev.sort()
+    with open(path, "w") as f:
+        for e in ev:
+            f.write("%.3f\t%s\t%s\t%s\t%s\t%s\n" % e)
+    return len(ev)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("zones", "plan"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("zones", "plan", "plan-nat"):
         sys.exit(__doc__)
     if sys.argv[1] == "zones":
         write_zones(sys.argv[2])
+    elif sys.argv[1] == "plan-nat":
+        print(plan_nat(sys.argv[2]))
     else:
         print(plan(sys.argv[2]))

@@ -5,23 +5,41 @@
                                       RECV bytes, print "server: sent N (sha256) received M (sha256)", close
   xfer.py fetch HOST PORT SEND RECV   connect, the same from the client side
   an optional 6th argument RATE paces the sending side at about RATE bytes/s (1 KiB chunks)
+  XFER_PAYLOAD=text sends compressible text (log-like lines) instead of random bytes
 Both sides stream concurrently (a thread writes, the main thread reads). No half-close: dns2tcpc
 tears the whole session down on a local FIN, so each side reads the length it expects and only
 then closes (the server first). Standard library only.
 """
 import hashlib
 import os
+import random
 import socket
 import sys
 import threading
 import time
 
 
+WORDS = ("GET POST 200 304 404 /api/v1/items /static/app.js /login user=alice user=bob session ok cache miss "
+         "hit upstream latency_ms=12 latency_ms=48 bytes=5120 Mozilla/5.0 (X11; Linux x86_64) INFO WARN DEBUG").split()
+
+
+def text(n):
+    out = []
+    size = 0
+    while size < n:
+        line = "%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), " ".join(random.choice(WORDS) for _ in range(8)))
+        out.append(line)
+        size += len(line)
+    return "".join(out).encode()[:n]
+
+
 def pump(sock, n, sent_hash, rate):
     left = n
     start = time.monotonic()
+    as_text = os.environ.get("XFER_PAYLOAD") == "text"
     while left:
-        chunk = os.urandom(min(left, 1024 if rate else 4096))
+        k = min(left, 1024 if rate else 4096)
+        chunk = text(k) if as_text else os.urandom(k)
         sent_hash.update(chunk)
         sock.sendall(chunk)
         left -= len(chunk)

@@ -79,6 +79,16 @@ pub struct ShardSnapshot {
 /// Most suspects remembered per shard (the exported top-K is at most 50).
 const SUSPECTS_CAP: usize = 256;
 
+/// A client–server pair exchanging payloads on a DNS port that are not DNS.
+#[derive(Debug, Clone, Default)]
+struct NonDnsFlow {
+    packets: u64,
+    bytes: u64,
+    first_ns: u64,
+    iodine: bool,
+    last_alarm_ns: Option<u64>,
+}
+
 /// Where a shard's results go.
 pub trait ShardSink {
     fn alarm(&mut self, alarm: Alarm);
@@ -100,6 +110,9 @@ pub struct Shard {
     tx_buf: Vec<Transaction>,
     /// Transactions of domains scoring below this are not exported.
     export_min_score: u32,
+    /// Pairs sending non-DNS payloads on DNS ports.
+    non_dns: LruCache<u64, NonDnsFlow>,
+    non_dns_min_packets: u64,
     /// Recent low/high alarms by domain hash.
     suspects: HashMap<u64, Suspect>,
     /// Capture time of the latest record.
@@ -126,6 +139,8 @@ impl Shard {
             ),
             tx_buf: Vec::new(),
             export_min_score: cfg.export.min_score,
+            non_dns: LruCache::new(cap(16_384, shards)),
+            non_dns_min_packets: cfg.detect.non_dns_packets.max(1) as u64,
             suspects: HashMap::new(),
             now_ns: 0,
             stats: ShardStats::default(),
@@ -137,10 +152,14 @@ impl Shard {
     pub fn process(&mut self, r: &Record, out: &mut impl ShardSink) {
         self.stats.records += 1;
         self.now_ns = self.now_ns.max(r.ts_ns);
+        if r.is_non_dns() {
+            return self.non_dns(r, out);
+        }
         let mut done = std::mem::take(&mut self.tx_buf);
         self.tx.observe(r, &mut |t| done.push(t));
         if self.domains.get_mut(&r.domain_hash).is_none() {
-            let d = DomainState::new(r.domain(), r.ts_ns, self.sketch_k);
+            let mut d = DomainState::new(r.domain(), r.ts_ns, self.sketch_k);
+            d.baselined = !self.cfg.learned.is_empty() && self.cfg.learned.contains(&*d.name);
             if let Some((k, _)) = self.domains.push(r.domain_hash, d) {
                 if k != r.domain_hash {
                     self.stats.domains_evicted += 1;
@@ -176,6 +195,60 @@ impl Shard {
         self.tx_buf = done;
     }
 
+    /// A payload on a DNS port that is not DNS: alarm once a flow pair has sent enough of them.
+    fn non_dns(&mut self, r: &Record, out: &mut impl ShardSink) {
+        if self.non_dns.get_mut(&r.domain_hash).is_none() {
+            self.non_dns.push(r.domain_hash, NonDnsFlow { first_ns: r.ts_ns, ..Default::default() });
+        }
+        let Some(f) = self.non_dns.get_mut(&r.domain_hash) else { return };
+        f.packets += 1;
+        f.bytes += r.msg_len as u64;
+        f.iodine |= r.tool != 0;
+        if f.packets < self.non_dns_min_packets {
+            return;
+        }
+        if f.last_alarm_ns.is_some_and(|t| r.ts_ns < t.saturating_add(self.cfg.suppression_secs * NS)) {
+            return;
+        }
+        f.last_alarm_ns = Some(r.ts_ns);
+        let score = if f.iodine { 100 } else { 80 };
+        let mut reasons = crate::detect::reason::Reasons::default();
+        reasons.insert(Reason::NonDnsTraffic);
+        if f.iodine {
+            reasons.insert(Reason::ToolFingerprint);
+        }
+        let (packets, first) = (f.packets, f.first_ns);
+        self.stats.alarms[Severity::High as usize] += 1;
+        for reason in reasons.iter() {
+            self.stats.alarm_reasons[reason as usize] += 1;
+        }
+        self.stats.alarm_scores.observe(&SCORE_BOUNDS, score as f64);
+        out.alarm(Alarm {
+            ts: r.ts_ns,
+            severity: Severity::High,
+            domain: None,
+            client: r.client.to_ip(),
+            server: r.server.to_ip(),
+            score,
+            reasons: reasons.codes(),
+            tool: f.iodine.then_some("iodine"),
+            benign_family: None,
+            sample_qnames: Vec::new(),
+            window: WindowCounts {
+                seconds: self.short_ns / NS,
+                queries: packets.min(u32::MAX as u64) as u32,
+                responses: 0,
+                unique_names: 0,
+                subdomain_bytes: 0,
+                long_subdomain_bytes: 0,
+                long_seconds: self.long_ns / NS,
+                nxdomain: 0,
+                clients: 1,
+            },
+            first_seen: first,
+        });
+    }
+
     fn alarm(&mut self, r: &Record, verdict: &Verdict, out: &mut impl ShardSink) {
         let Some(sev) = verdict.severity else { return };
         let Some(d) = self.domains.get_mut(&r.domain_hash) else { return };
@@ -191,7 +264,8 @@ impl Shard {
         self.stats.alarm_scores.observe(&SCORE_BOUNDS, verdict.score as f64);
         let alarm = build_alarm(d, r, verdict, sev, self.short_ns, self.long_ns);
         if sev >= Severity::Low {
-            self.remember_suspect(r.domain_hash, &alarm.domain, sev, verdict.score, r.ts_ns);
+            let name = alarm.domain.clone().unwrap_or_default();
+            self.remember_suspect(r.domain_hash, &name, sev, verdict.score, r.ts_ns);
         }
         out.alarm(alarm);
     }
@@ -300,7 +374,7 @@ fn build_alarm(
     Alarm {
         ts: r.ts_ns,
         severity: sev,
-        domain: d.name.to_string(),
+        domain: Some(d.name.to_string()),
         client: client.to_ip(),
         server: d.last_server.to_ip(),
         score: v.score,

@@ -246,6 +246,18 @@ pub struct DetectConfig {
     pub beacon_queries: u32,
     pub beacon_cv: f64,
     pub beacon_weight: u32,
+    /// Weight of `beacon` when the names are machine-made (hex, base32, base36 labels).
+    pub beacon_machine_weight: u32,
+    /// Non-DNS payloads from one client–server pair on a DNS port before a `non_dns_traffic`
+    /// alarm (high).
+    pub non_dns_packets: u32,
+    /// Learned baseline (`dnsentry learn`): a file of registered domains that naturally carry
+    /// high information; their alarms are demoted to `info` (reason `learned_baseline`). Empty:
+    /// none. Also `--baseline FILE`.
+    pub baseline: String,
+    /// The baseline's domains, loaded from `baseline`.
+    #[serde(skip)]
+    pub learned: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 /// The benign-transport allow-list.
@@ -303,8 +315,8 @@ impl Default for DetectConfig {
             subdomain_bytes_high: 4_000,
             subdomain_bytes_low_weight: 25,
             subdomain_bytes_high_weight: 45,
-            slow_leak_bytes: 3_000,
-            slow_leak_weight: 45,
+            slow_leak_bytes: 800,
+            slow_leak_weight: 50,
             unique_names: 200,
             unique_names_weight: 15,
             encoded_ratio: 0.5,
@@ -325,6 +337,10 @@ impl Default for DetectConfig {
             beacon_queries: 10,
             beacon_cv: 0.15,
             beacon_weight: 25,
+            beacon_machine_weight: 40,
+            non_dns_packets: 10,
+            baseline: String::new(),
+            learned: Default::default(),
         }
     }
 }
@@ -340,6 +356,24 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// Loads the learned baseline named by `detect.baseline`, if any: one registered domain per
+    /// line, `#` comments.
+    pub fn load_baseline(&mut self) -> Result<(), ConfigError> {
+        if self.detect.baseline.is_empty() {
+            return Ok(());
+        }
+        let path = PathBuf::from(&self.detect.baseline);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let set = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect();
+        self.detect.learned = std::sync::Arc::new(set);
+        Ok(())
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)

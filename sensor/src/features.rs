@@ -16,10 +16,22 @@ pub enum NoRecord {
     NoQuestion,
 }
 
+/// True for a UUID in its canonical 8-4-4-4-12 form.
+fn is_uuid(label: &[u8]) -> bool {
+    label.len() == 36
+        && label.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// Classifies the characters of one label.
 pub fn charset(label: &[u8]) -> Charset {
     if label.is_empty() {
         return Charset::None;
+    }
+    if is_uuid(label) {
+        return Charset::Uuid;
     }
     let (mut digits, mut lower, mut upper, mut b64punct, mut other, mut high) = (0, 0, 0, 0, 0, 0);
     let mut non_hex_letter = false;
@@ -239,6 +251,8 @@ mod tests {
         assert_eq!(charset(b"x\xC3\xA9y"), Charset::Binary);
         assert_eq!(charset(b"a*b"), Charset::Other);
         assert_eq!(charset(b""), Charset::None);
+        assert_eq!(charset(b"7baf912f-217a-4c92-32e7-35743f6e4685"), Charset::Uuid);
+        assert!(!Charset::Uuid.is_encoding());
     }
 
     #[test]

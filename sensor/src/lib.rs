@@ -11,6 +11,7 @@ pub mod decode;
 pub mod detect;
 pub mod dns;
 pub mod domain;
+pub mod eval;
 pub mod features;
 pub mod flow;
 pub mod hash;

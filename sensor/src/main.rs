@@ -47,6 +47,35 @@ enum Command {
     /// detached, pending alarms flushed and the summary printed. Metrics are always served
     /// (metrics.listen, default 127.0.0.1:9853).
     Live(LiveArgs),
+    /// Evaluate detection on labelled captures (LABELS.tsv or a datasets MANIFEST.tsv): dnsentry
+    /// and re-implementations of deployed rules (Elastic, RITA, Zeek, FlowPro) on the same
+    /// records, as Markdown. Exit status 1 when a detection target is missed.
+    Eval {
+        /// Label files; capture paths in them are relative to each file.
+        #[arg(long = "labels", required = true)]
+        labels: Vec<PathBuf>,
+        /// Configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Write the report into FILE between `<!-- eval:begin -->` and `<!-- eval:end -->`
+        /// (the rest of the file is kept); default stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Learn a baseline from attack-free captures: the registered domains that naturally carry high
+    /// information (they would alarm). Pass the file to `--baseline` (or `detect.baseline`) to
+    /// report them as `info` instead of alarming; nothing is hidden.
+    Learn {
+        /// Attack-free captures.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The baseline file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a configuration file and report every problem with its key.
     CheckConfig {
         /// The TOML file to check.
@@ -77,6 +106,9 @@ struct ReplayArgs {
     /// Do not print the summary on stderr.
     #[arg(long)]
     no_summary: bool,
+    /// Learned baseline file (`dnsentry learn`): its domains alarm as info only.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Serve Prometheus metrics on ADDR:PORT (e.g. 127.0.0.1:9853) while replaying.
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<String>,
@@ -130,6 +162,9 @@ struct LiveArgs {
     /// Aggregation shards (default: config pipeline.shards, 0 = one per queue).
     #[arg(long)]
     shards: Option<usize>,
+    /// Learned baseline file (`dnsentry learn`): its domains alarm as info only.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Serve metrics on ADDR:PORT instead of the config's metrics.listen.
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<String>,
@@ -176,7 +211,11 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         cfg.pipeline.shards = s;
     }
     apply_export_args(&mut cfg, &args.netflow, args.export_format);
+    if let Some(b) = &args.baseline {
+        cfg.detect.baseline = b.display().to_string();
+    }
     cfg.validate()?;
+    cfg.load_baseline()?;
     for f in &args.files {
         anyhow::ensure!(f.is_file(), "{}: no such capture file", f.display());
     }
@@ -335,7 +374,11 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         cfg.metrics.listen = m.clone();
     }
     apply_export_args(&mut cfg, &args.netflow, args.export_format);
+    if let Some(b) = &args.baseline {
+        cfg.detect.baseline = b.display().to_string();
+    }
     cfg.validate()?;
+    cfg.load_baseline()?;
     let l = cfg.live.clone();
     let default_action = if l.default_action == "drop" { DefaultAction::Drop } else { DefaultAction::Pass };
     let attach: AttachMode = l.attach.parse().map_err(anyhow::Error::msg)?;
@@ -499,6 +542,66 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn learn(files: &[PathBuf], output: &PathBuf, config: Option<&PathBuf>) -> Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let found = std::sync::Mutex::new(std::collections::BTreeMap::<String, u32>::new());
+    let report = dnsentry::pipeline::replay(&cfg, files, &Default::default(), |a| {
+        if let (Some(d), true) = (&a.domain, a.severity >= Severity::Low) {
+            if let Ok(mut f) = found.lock() {
+                let e = f.entry(d.clone()).or_insert(0);
+                *e = (*e).max(a.score);
+            }
+        }
+    });
+    for e in &report.file_errors {
+        eprintln!("dnsentry: {e}");
+    }
+    let found = found.into_inner().unwrap_or_default();
+    let mut text = String::from(
+        "# dnsentry learned baseline: registered domains that alarmed on attack-free traffic.\n\
+         # Their alarms are reported as info (reason learned_baseline). Review before use.\n",
+    );
+    for (d, score) in &found {
+        text.push_str(&format!("{d}  # max score {score}\n"));
+    }
+    std::fs::write(output, text).with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!("dnsentry learn: {} domains written to {}", found.len(), output.display());
+    Ok(if report.file_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn eval(label_files: &[PathBuf], config: Option<&PathBuf>, out: Option<&PathBuf>) -> Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let mut results = Vec::new();
+    for lf in label_files {
+        let labels =
+            dnsentry::eval::read_labels(lf).with_context(|| format!("cannot read {}", lf.display()))?;
+        for l in labels {
+            anyhow::ensure!(l.file.is_file(), "{}: capture {} not found", lf.display(), l.file.display());
+            eprintln!("eval: {}", l.file.display());
+            results.push(dnsentry::eval::evaluate(&cfg, &l));
+        }
+    }
+    let report = dnsentry::eval::render(&results);
+    match out {
+        None => print!("{report}"),
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let (begin, end) = ("<!-- eval:begin -->", "<!-- eval:end -->");
+            let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
+                anyhow::bail!("{} has no {begin} ... {end} block", path.display());
+            };
+            let new = format!("{}{begin}\n{report}{}", &text[..a], &text[b..]);
+            std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    let missed = dnsentry::eval::check_targets(&results);
+    for m in &missed {
+        eprintln!("eval: target missed: {m}");
+    }
+    Ok(if missed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -507,6 +610,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay(args),
         Command::Live(args) => live(args),
+        Command::Eval { labels, config, out } => eval(&labels, config.as_ref(), out.as_ref()),
+        Command::Learn { files, output, config } => learn(&files, &output, config.as_ref()),
         Command::CheckConfig { file } => Config::load(&file)
             .map(|_| {
                 println!("{}: ok", file.display());

@@ -21,6 +21,8 @@ pub mod flag {
     pub const TC: u16 = 1 << 3;
     /// The message has an EDNS0 OPT record.
     pub const EDNS: u16 = 1 << 4;
+    /// Not DNS at all: a payload on a DNS port that does not parse (the record carries the flow).
+    pub const NON_DNS: u16 = 1 << 5;
 }
 
 /// Character class of the longest subdomain label: the encodings tunnels use.
@@ -44,6 +46,8 @@ pub enum Charset {
     Binary,
     /// Anything else (punctuation mixes).
     Other,
+    /// A UUID (8-4-4-4-12 hex digits): generated, but an identifier, not a payload encoding.
+    Uuid,
 }
 
 impl Charset {
@@ -57,6 +61,7 @@ impl Charset {
             Charset::Base64 => "base64",
             Charset::Binary => "binary",
             Charset::Other => "other",
+            Charset::Uuid => "uuid",
         }
     }
 
@@ -128,6 +133,57 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record for a payload on a DNS port that is not DNS. `server` is the DNS-port side; the
+    /// pair of addresses is the shard key, so one flow's packets meet in one shard.
+    pub fn non_dns(
+        client: IpAddr16,
+        server: IpAddr16,
+        ports: (u16, u16),
+        payload: &[u8],
+        tcp: bool,
+        ts_ns: u64,
+        seq: u64,
+    ) -> Record {
+        let mut key = [0u8; 34];
+        key[..16].copy_from_slice(&client.bytes);
+        key[16..32].copy_from_slice(&server.bytes);
+        key[32] = client.v6 as u8;
+        key[33] = tcp as u8;
+        // iodine's raw UDP mode (used when the server is directly reachable) starts with this magic.
+        let iodine_raw = payload.starts_with(&[0x10, 0xd1, 0x9e]);
+        Record {
+            seq,
+            ts_ns,
+            client,
+            server,
+            client_port: ports.0,
+            server_port: ports.1,
+            vlan: 0,
+            dns_id: 0,
+            qtype: 0,
+            rcode: 0,
+            flags: flag::NON_DNS | if tcp { flag::TCP } else { 0 },
+            msg_len: payload.len().min(u16::MAX as usize) as u16,
+            answers: 0,
+            answer_payload: 0,
+            edns_size: 0,
+            ttl: 0,
+            domain_hash: crate::hash::hash_bytes(&key),
+            name_hash: 0,
+            lex: Lexical::default(),
+            tool: if iodine_raw { crate::detect::fingerprint::Tool::Iodine as u8 } else { 0 },
+            tool_session: 0,
+            family: 0,
+            domain_len: 0,
+            name_len: 0,
+            name: [0; NAME_TAIL],
+        }
+    }
+
+    pub fn is_non_dns(&self) -> bool {
+        self.flags & flag::NON_DNS != 0
+    }
+
     pub fn is_response(&self) -> bool {
         self.flags & flag::RESPONSE != 0
     }

@@ -47,6 +47,18 @@ pub struct Reassembler {
     pub stats: TcpStats,
 }
 
+/// Whether a segment that should start a DNS-over-TCP message plausibly does: a length of at
+/// least a header, then a header with sane section counts. SSH, TLS or HTTP on port 53 fail this
+/// at once instead of waiting for a bogus multi-kilobyte "message".
+pub fn plausible_message_start(data: &[u8]) -> bool {
+    if data.len() < 14 {
+        return true; // too little to judge: let reassembly decide
+    }
+    let len = u16::from_be_bytes([data[0], data[1]]) as usize;
+    let c = |i: usize| u16::from_be_bytes([data[2 + i], data[3 + i]]);
+    len >= 12 && c(4) <= 16 && c(6) <= 1024 && c(8) <= 1024 && c(10) <= 1024
+}
+
 /// Emits every complete length-prefixed message at the start of `data`; returns the bytes used.
 fn drain(data: &[u8], emit: &mut impl FnMut(&[u8])) -> (usize, u64) {
     let mut pos = 0;
@@ -76,6 +88,11 @@ impl Reassembler {
             last_sweep_ns: 0,
             stats: TcpStats::default(),
         }
+    }
+
+    /// True if `flow` holds a partial message (its next segment continues it).
+    pub fn has_pending(&self, flow: &FlowKey) -> bool {
+        self.flows.contains_key(flow)
     }
 
     /// Flows currently holding a partial message.
@@ -271,6 +288,15 @@ mod tests {
             r.segment(0, &flow(), meta(*seq), s, &mut |m| out.push(m.to_vec()));
         }
         out
+    }
+
+    #[test]
+    fn plausibility_of_a_message_start() {
+        let dns = framed(&[b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01rest"]);
+        assert!(plausible_message_start(&dns));
+        assert!(!plausible_message_start(b"SSH-2.0-OpenSSH_9.2p1 Debian"));
+        assert!(!plausible_message_start(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03abcdefgh"));
+        assert!(!plausible_message_start(b"GET / HTTP/1.1\r\nHost: x\r\n"));
     }
 
     #[test]

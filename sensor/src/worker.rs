@@ -150,8 +150,20 @@ impl Decoder {
         let vlan = pkt.vlan.unwrap_or(0);
         let ctx = Context { allowlist: &self.allowlist };
         let stats = &mut self.stats;
+        let flow = pkt.flow;
+        let dns_port_is_dst = self.ports.contains(flow.dport);
         let mut message = |bytes: &[u8], tcp: bool| match Message::parse(bytes) {
-            Err(e) => stats.dns_errors[e.index()] += 1,
+            Err(e) => {
+                stats.dns_errors[e.index()] += 1;
+                // Counted as a parse error, and still reported: the flow may be a tunnel in
+                // another protocol hiding on a DNS port.
+                let (client, server, ports) = if dns_port_is_dst {
+                    (flow.src, flow.dst, (flow.sport, flow.dport))
+                } else {
+                    (flow.dst, flow.src, (flow.dport, flow.sport))
+                };
+                out(Record::non_dns(client, server, ports, bytes, tcp, ts_ns, seq));
+            }
             Ok(msg) => match extract(&msg, &pkt.flow, tcp, vlan, ts_ns, seq, &ctx) {
                 Err(_) => stats.no_question += 1,
                 Ok(rec) => {
@@ -165,6 +177,11 @@ impl Decoder {
             Some(meta) => {
                 if pkt.payload.is_empty() && !(meta.fin || meta.rst) {
                     stats.skipped[Skip::NoPayload.index()] += 1;
+                    return;
+                }
+                if !self.tcp.has_pending(&pkt.flow) && !crate::tcp::plausible_message_start(pkt.payload) {
+                    // Not DNS framing: report the flow instead of buffering a bogus message.
+                    message(pkt.payload, true);
                     return;
                 }
                 self.tcp.segment(ts_ns, &pkt.flow, meta, pkt.payload, &mut |m| message(m, true));

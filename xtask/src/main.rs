@@ -17,6 +17,8 @@ cargo xtask <command>
   setup    install what is missing (Debian packages, rustup components, bpf-linker); idempotent
   pcaps    regenerate pcaps/ with the real tools (iodine, dns2tcp, unbound, nsd) in network namespaces (root)
   bench    run the criterion benchmarks (numbers for docs/performance.md)
+  eval     replay every labelled capture (pcaps/, pcaps/eval/, ../shared/datasets/) through dnsentry
+           and the deployed-rule baselines; writes the results into docs/detection.md
 ";
 
 fn root() -> PathBuf {
@@ -118,7 +120,24 @@ fn test() -> Result<()> {
 }
 
 fn pcaps() -> Result<()> {
-    run(Command::new("bash").arg(root().join("scripts/make-pcaps.sh")).arg(root().join("pcaps")))
+    run(Command::new("bash").arg(root().join("scripts/make-pcaps.sh")).arg(root().join("pcaps")))?;
+    run(Command::new("bash").arg(root().join("scripts/make-eval-pcaps.sh")).arg(root().join("pcaps/eval")))
+}
+
+fn eval() -> Result<()> {
+    let r = root();
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", "dnsentry", "--", "eval", "--out"])
+        .arg(r.join("docs/detection.md"))
+        .arg("--labels")
+        .arg(r.join("pcaps/LABELS.tsv"))
+        .arg("--labels")
+        .arg(r.join("pcaps/eval/LABELS.tsv"));
+    let shared = r.join("../shared/datasets/MANIFEST.tsv");
+    if shared.is_file() {
+        cmd.arg("--labels").arg(shared);
+    }
+    run(&mut cmd)
 }
 
 fn bench() -> Result<()> {
@@ -133,6 +152,7 @@ fn main() -> Result<()> {
         "setup" => setup(),
         "pcaps" => pcaps(),
         "bench" => bench(),
+        "eval" => eval(),
         "" | "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

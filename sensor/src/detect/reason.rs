@@ -17,10 +17,12 @@ pub enum Reason {
     NxdomainRatio,
     Beacon,
     BenignTransport,
+    NonDnsTraffic,
+    LearnedBaseline,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::ToolFingerprint,
         Reason::SubdomainBytes,
         Reason::SlowLeak,
@@ -34,6 +36,8 @@ impl Reason {
         Reason::NxdomainRatio,
         Reason::Beacon,
         Reason::BenignTransport,
+        Reason::NonDnsTraffic,
+        Reason::LearnedBaseline,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -51,6 +55,8 @@ impl Reason {
             Reason::NxdomainRatio => "nxdomain_ratio",
             Reason::Beacon => "beacon",
             Reason::BenignTransport => "benign_transport",
+            Reason::NonDnsTraffic => "non_dns_traffic",
+            Reason::LearnedBaseline => "learned_baseline",
         }
     }
 }

@@ -45,16 +45,26 @@ pub fn score(d: &DomainState, cd: Option<&ClientDomain>, cfg: &DetectConfig) -> 
         if w.unique_names() >= cfg.unique_names as f64 {
             add(Reason::ManyUniqueNames, cfg.unique_names_weight);
         }
-        if ratio(w.encoded, w.queries) >= cfg.encoded_ratio {
+    }
+    // Name shape: over the short window when it has enough queries, else over the long one (a slow
+    // leak sends a query a minute, never enough for the short window).
+    let shape = if w.queries >= cfg.min_queries {
+        Some(w)
+    } else {
+        Some(&d.long).filter(|l| l.queries >= cfg.min_queries)
+    };
+    let encoded = shape.is_some_and(|s| ratio(s.encoded, s.queries) >= cfg.encoded_ratio);
+    if let Some(s) = shape {
+        if encoded {
             add(Reason::EncodedLabels, cfg.encoded_weight);
         }
-        if ratio(w.high_entropy, w.queries) >= cfg.high_entropy_ratio {
+        if ratio(s.high_entropy, s.queries) >= cfg.high_entropy_ratio {
             add(Reason::HighEntropy, cfg.high_entropy_weight);
         }
-        if ratio(w.long_names, w.queries) >= cfg.long_names_ratio {
+        if ratio(s.long_names, s.queries) >= cfg.long_names_ratio {
             add(Reason::LongNames, cfg.long_names_weight);
         }
-        if ratio(w.non_address, w.queries) >= cfg.non_address_ratio {
+        if ratio(s.non_address, s.queries) >= cfg.non_address_ratio {
             add(Reason::NonAddressQtypes, cfg.non_address_weight);
         }
     }
@@ -67,15 +77,19 @@ pub fn score(d: &DomainState, cd: Option<&ClientDomain>, cfg: &DetectConfig) -> 
     if w.responses >= cfg.nxdomain_min && ratio(w.nxdomain, w.responses) >= cfg.nxdomain_ratio {
         add(Reason::NxdomainRatio, cfg.nxdomain_weight);
     }
-    // Low and slow: the long window holds what the short one forgets.
+    // Low and slow: the long window holds what the short one forgets; only encoded names count,
+    // so a busy domain with many ordinary host names is not a leak.
     let short_bytes_hit =
         w.queries >= cfg.min_queries && w.subdomain_bytes() >= cfg.subdomain_bytes_low as f64;
-    if !short_bytes_hit && d.long.subdomain_bytes() >= cfg.slow_leak_bytes as f64 {
+    if !short_bytes_hit && encoded && d.long.subdomain_bytes() >= cfg.slow_leak_bytes as f64 {
         add(Reason::SlowLeak, cfg.slow_leak_weight);
     }
     if let Some(cd) = cd {
         if cd.is_beacon(cfg.beacon_queries, cfg.beacon_cv) {
-            add(Reason::Beacon, cfg.beacon_weight);
+            // Machine-made names (hex, base32...) checking in on a clock: C2, not NTP.
+            let w =
+                if cd.machine_names_ratio() >= 0.8 { cfg.beacon_machine_weight } else { cfg.beacon_weight };
+            add(Reason::Beacon, w);
         }
     }
     let score = score.min(100);
@@ -103,6 +117,10 @@ pub fn score(d: &DomainState, cd: Option<&ClientDomain>, cfg: &DetectConfig) -> 
     // Benign transport is reported, not hidden: demoted to info unless a tool fingerprint proves
     // a tunnel.
     let precise = fingerprinted && d.tool.is_some_and(|t| t.is_precise());
+    if severity.is_some() && d.baselined && !precise {
+        reasons.insert(Reason::LearnedBaseline);
+        severity = Some(Severity::Info);
+    }
     if severity.is_some() && d.benign_family().is_some() && !precise {
         reasons.insert(Reason::BenignTransport);
         severity = Some(Severity::Info);

@@ -31,7 +31,8 @@ pub struct Alarm {
     #[serde(serialize_with = "ser_ts")]
     pub ts: u64,
     pub severity: Severity,
-    pub domain: String,
+    /// The registered domain; `None` for traffic on a DNS port that is not DNS.
+    pub domain: Option<String>,
     pub client: IpAddr,
     pub server: IpAddr,
     pub score: u32,

@@ -63,6 +63,8 @@ pub struct DomainState {
     family: Option<Family>,
     /// The last fingerprint session seen.
     tool_session: Option<ToolSession>,
+    /// In the learned baseline (`dnsentry learn`).
+    pub baselined: bool,
     /// The latest verdict (exported with each transaction).
     pub last_score: u32,
     pub last_reasons: crate::detect::reason::Reasons,
@@ -90,6 +92,7 @@ impl DomainState {
             tool: None,
             family: None,
             tool_session: None,
+            baselined: false,
             last_score: 0,
             last_reasons: Default::default(),
             last_alarm_ns: [None; 3],
@@ -180,6 +183,8 @@ pub struct ClientDomain {
     gaps: u32,
     pub bytes_up: u64,
     pub bytes_down: u64,
+    /// Queries whose longest label looks machine-made (hex/base32/base36 with digits, 6+ chars).
+    machine_names: u32,
 }
 
 impl ClientDomain {
@@ -189,6 +194,11 @@ impl ClientDomain {
             return;
         }
         self.bytes_up += r.msg_len as u64;
+        let machine = matches!(
+            r.lex.charset,
+            crate::record::Charset::Hex | crate::record::Charset::Base32 | crate::record::Charset::Base36
+        ) && r.lex.longest_label >= 6;
+        self.machine_names += u32::from(machine);
         if self.queries > 0 && r.ts_ns > self.last_ns {
             let gap = (r.ts_ns - self.last_ns) as f64 / 1e9;
             // Retries and mirrored copies within 50 ms are not beacon intervals.
@@ -201,6 +211,15 @@ impl ClientDomain {
         }
         self.queries += 1;
         self.last_ns = self.last_ns.max(r.ts_ns);
+    }
+
+    /// Share of queries with machine-made names.
+    pub fn machine_names_ratio(&self) -> f64 {
+        if self.queries == 0 {
+            0.0
+        } else {
+            self.machine_names as f64 / self.queries as f64
+        }
     }
 
     /// Regular intervals of at least a second: a periodic check-in.
