@@ -213,7 +213,8 @@ impl Packetizer {
                 let (id, pen) = match f.owner {
                     Owner::Iana => (f.v9, None),
                     Owner::Ntop => (f.v9 - NTOP_BASE, Some(NTOP_PEN)),
-                    Owner::Dnsentry => (f.v9, Some(DNSENTRY_PEN)),
+                    // IPFIX element ids have 15 bits: our v9 types 48000.. travel as 15232.. (v9 − 32768).
+                    Owner::Dnsentry => (f.v9 - 0x8000, Some(DNSENTRY_PEN)),
                 };
                 let id = if pen.is_some() { id | 0x8000 } else { id };
                 put16(&mut self.buf, id);
@@ -226,7 +227,21 @@ impl Packetizer {
     }
 
     /// A packet with the three templates, then (in the same packet) the options data record.
+    ///
+    /// IPFIX carries the statistics record only in [`Packetizer::final_templates`]: RFC 7011 counts
+    /// options data records in the sequence number but nfdump 1.7 does not, so a periodic record
+    /// would make one of them report sequence errors; at shutdown no message follows it.
     pub fn templates(&mut self, export_secs: u32, dropped: u64) -> Vec<u8> {
+        let stats = self.format == ExportFormat::V9;
+        self.templates_with(export_secs, dropped, stats)
+    }
+
+    /// The last packet of an export: templates and the statistics record, whatever the format.
+    pub fn final_templates(&mut self, export_secs: u32, dropped: u64) -> Vec<u8> {
+        self.templates_with(export_secs, dropped, true)
+    }
+
+    fn templates_with(&mut self, export_secs: u32, dropped: u64, with_stats: bool) -> Vec<u8> {
         self.begin();
         let (tset, oset) = match self.format {
             ExportFormat::V9 => (0, 1),
@@ -268,12 +283,17 @@ impl Packetizer {
         }
         self.count += 1;
         self.close_set();
+        if !with_stats {
+            return self.finish(export_secs);
+        }
         self.open_set(TEMPLATE_STATS);
         put32(&mut self.buf, self.source_id);
         put64(&mut self.buf, self.totals.records);
         put64(&mut self.buf, self.totals.packets + 1);
         put64(&mut self.buf, dropped);
         self.count += 1;
+        // The options record is a data record too: the IPFIX sequence counts it.
+        self.data_records += 1;
         self.finish(export_secs)
     }
 

@@ -175,6 +175,8 @@ fn run(cfg: ExportConfig, rx: Receiver<ExportRecord>, mut out: Sending) {
     if let Some(pkt) = p.flush(unix_secs()) {
         out.send(&pkt);
     }
+    let t = p.final_templates(unix_secs(), dropped(&out.stats));
+    out.send(&t);
 }
 
 impl Exporter {
