@@ -323,6 +323,9 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
         ));
     }
     out.extend(process_families());
+    // An empty family (no suspect domain yet) makes the text encoder fail, which would cut the
+    // exposition short: leave such families out.
+    out.retain(|f| !f.metric.is_empty());
     out
 }
 
@@ -361,4 +364,23 @@ pub fn totals(t: &Telemetry) -> (u64, u64, u64) {
     }
     let drops = t.channel_drops.iter().map(|c| c.load(Ordering::Relaxed)).sum();
     (dns, alarms, drops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_families_do_not_cut_the_exposition() {
+        let t = Telemetry::new(1, 1, 20);
+        // No suspect, no live section: the text must still run to the end of the catalogue.
+        let text = String::from_utf8(render(&t)).unwrap();
+        assert!(text.contains("dnsentry_config_reloads_total{result=\"failure\"} 0"), "{text}");
+        assert!(!text.contains("dnsentry_suspect_domain_score"));
+        *t.live.lock().unwrap() =
+            Some(crate::metrics::LiveStats { xdp: vec![("seen", 5)], queues: vec![(0, [1, 2, 3, 4])] });
+        let text = String::from_utf8(render(&t)).unwrap();
+        assert!(text.contains("dnsentry_xdp_packets_total{action=\"seen\"} 5"));
+        assert!(text.contains("dnsentry_afxdp_invalid_descs_total{queue=\"0\"} 4"));
+    }
 }
