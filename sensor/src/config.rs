@@ -102,6 +102,9 @@ pub struct ExportConfig {
     pub max_records_per_sec: u64,
     /// Records queued for the exporter; when full, records are dropped and counted (live).
     pub queue_records: usize,
+    /// INPUT_SNMP of every record: the capture interface's ifindex (set by `live`; 0 in replay).
+    #[serde(skip)]
+    pub ifindex: u32,
 }
 
 impl Default for ExportConfig {
@@ -117,6 +120,7 @@ impl Default for ExportConfig {
             min_score: 0,
             max_records_per_sec: 0,
             queue_records: 16_384,
+            ifindex: 0,
         }
     }
 }

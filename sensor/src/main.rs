@@ -413,6 +413,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let telemetry = Arc::new(Telemetry::new(sockets.len(), cfg.shards(), cfg.metrics.top_suspects));
     let server = MetricsServer::start(&cfg.metrics.listen, telemetry.clone())?;
     tracing::warn!("serving metrics on http://{}/metrics", server.addr);
+    cfg.export.ifindex = prog.ifindex();
     let (exporter, export_queue) = match cfg.export.collectors.is_empty() {
         true => (None, None),
         false => {

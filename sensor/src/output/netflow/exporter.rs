@@ -135,7 +135,10 @@ fn run(cfg: ExportConfig, rx: Receiver<ExportRecord>, mut out: Sending) {
         let msg = rx.recv_timeout(Duration::from_millis(200));
         let now = unix_secs();
         match msg {
-            Ok(r) => {
+            Ok(mut r) => {
+                if r.ifindex == 0 {
+                    r.ifindex = cfg.ifindex;
+                }
                 if !bucket.take() {
                     if let Ok(mut s) = out.stats.lock() {
                         s.records_dropped += 1;
