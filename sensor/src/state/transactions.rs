@@ -3,9 +3,7 @@
 //! table. A high unanswered ratio means the SPAN sees only one direction, or loses frames. Each
 //! completed, expired or unmatched exchange is handed out as a [`Transaction`] (NetFlow export).
 
-use std::num::NonZeroUsize;
-
-use lru::LruCache;
+use std::collections::{HashMap, VecDeque};
 
 use crate::flow::IpAddr16;
 use crate::record::Record;
@@ -50,9 +48,13 @@ pub struct Transaction {
     pub response: Option<Record>,
 }
 
-/// The pending-query table.
+/// The pending-query table: a hash map (no allocation per entry once grown) plus the queries in
+/// arrival order for expiry and eviction. Order entries of answered queries go stale and are
+/// skipped; the queue is compacted when it outgrows the table.
 pub struct Transactions {
-    pending: LruCache<TxKey, Record>,
+    pending: HashMap<TxKey, Record>,
+    order: VecDeque<(u64, TxKey)>,
+    capacity: usize,
     timeout_ns: u64,
     last_sweep_ns: u64,
     pub stats: TxStats,
@@ -61,10 +63,20 @@ pub struct Transactions {
 impl Transactions {
     pub fn new(capacity: usize, timeout_secs: u64) -> Self {
         Transactions {
-            pending: LruCache::new(NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            pending: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
             timeout_ns: timeout_secs * 1_000_000_000,
             last_sweep_ns: 0,
             stats: TxStats::default(),
+        }
+    }
+
+    /// Removes and returns the pending query an order entry stands for, if it is still live.
+    fn take_live(&mut self, ts: u64, key: &TxKey) -> Option<Record> {
+        match self.pending.get(key) {
+            Some(q) if q.ts_ns == ts => self.pending.remove(key),
+            _ => None,
         }
     }
 
@@ -75,44 +87,58 @@ impl Transactions {
         }
         let key = TxKey::of(r);
         if r.is_response() {
-            let query = self.pending.pop(&key);
+            let query = self.pending.remove(&key);
             match query {
                 Some(_) => self.stats.answered += 1,
                 None => self.stats.unmatched_responses += 1,
             }
             out(Transaction { query, response: Some(*r) });
-        } else if let Some((old_key, old)) = self.pending.push(key, *r) {
-            if old_key == key {
-                // A retransmission with the same id: the first one has no response of its own.
-                self.stats.unanswered += 1;
-            } else {
+            return;
+        }
+        if let Some(old) = self.pending.insert(key, *r) {
+            // A retransmission with the same id: the first one has no response of its own.
+            self.stats.unanswered += 1;
+            out(Transaction { query: Some(old), response: None });
+        }
+        self.order.push_back((r.ts_ns, key));
+        while self.pending.len() > self.capacity {
+            let Some((ts, k)) = self.order.pop_front() else { break };
+            if let Some(q) = self.take_live(ts, &k) {
                 self.stats.evicted += 1;
                 self.stats.unanswered += 1;
+                out(Transaction { query: Some(q), response: None });
             }
-            out(Transaction { query: Some(old), response: None });
+        }
+        if self.order.len() > 4 * self.capacity {
+            let pending = &self.pending;
+            self.order.retain(|(ts, k)| pending.get(k).is_some_and(|q| q.ts_ns == *ts));
         }
     }
 
     /// Expires the queries older than the timeout.
     pub fn sweep(&mut self, now_ns: u64, out: &mut impl FnMut(Transaction)) {
         self.last_sweep_ns = now_ns;
-        while let Some((_, q)) = self.pending.peek_lru() {
-            if q.ts_ns.saturating_add(self.timeout_ns) > now_ns {
+        while let Some(&(ts, k)) = self.order.front() {
+            if ts.saturating_add(self.timeout_ns) > now_ns {
                 break;
             }
-            if let Some((_, q)) = self.pending.pop_lru() {
+            self.order.pop_front();
+            if let Some(q) = self.take_live(ts, &k) {
                 self.stats.unanswered += 1;
                 out(Transaction { query: Some(q), response: None });
             }
         }
     }
 
-    /// Hands out every pending query as unanswered (end of a replay).
+    /// Hands out every pending query as unanswered (end of a replay), oldest first.
     pub fn flush(&mut self, out: &mut impl FnMut(Transaction)) {
-        while let Some((_, q)) = self.pending.pop_lru() {
-            self.stats.unanswered += 1;
-            out(Transaction { query: Some(q), response: None });
+        while let Some((ts, k)) = self.order.pop_front() {
+            if let Some(q) = self.take_live(ts, &k) {
+                self.stats.unanswered += 1;
+                out(Transaction { query: Some(q), response: None });
+            }
         }
+        self.pending.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -121,5 +147,67 @@ impl Transactions {
 
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::flag;
+
+    fn rec(id: u16, ts_s: u64, response: bool) -> Record {
+        let mut r = Record::non_dns(
+            IpAddr16::v4([10, 0, 0, 1]),
+            IpAddr16::v4([10, 0, 0, 53]),
+            (4000, 53),
+            b"",
+            false,
+            ts_s * 1_000_000_000,
+            0,
+        );
+        r.flags = if response { flag::RESPONSE } else { 0 };
+        r.dns_id = id;
+        r.name_hash = 7;
+        r
+    }
+
+    #[test]
+    fn match_timeout_eviction_and_flush() {
+        let mut t = Transactions::new(2, 5);
+        let mut out = Vec::new();
+        let push =
+            |t: &mut Transactions, r: Record, out: &mut Vec<Transaction>| t.observe(&r, &mut |x| out.push(x));
+        push(&mut t, rec(1, 0, false), &mut out);
+        push(&mut t, rec(1, 1, true), &mut out);
+        assert_eq!(t.stats.answered, 1);
+        assert!(out[0].query.is_some() && out[0].response.is_some());
+        // Capacity 2: a third pending query evicts the oldest.
+        push(&mut t, rec(2, 2, false), &mut out);
+        push(&mut t, rec(3, 2, false), &mut out);
+        push(&mut t, rec(4, 2, false), &mut out);
+        assert_eq!(t.stats.evicted, 1);
+        assert_eq!(t.len(), 2);
+        // A response nobody asked for.
+        push(&mut t, rec(9, 3, true), &mut out);
+        assert_eq!(t.stats.unmatched_responses, 1);
+        // Time passes: both pending queries expire.
+        push(&mut t, rec(5, 20, false), &mut out);
+        assert_eq!(t.stats.unanswered, 3);
+        let mut rest = Vec::new();
+        t.flush(&mut |x| rest.push(x));
+        assert_eq!(rest.len(), 1);
+        assert!(t.is_empty());
+        assert_eq!(t.stats.unanswered, 4);
+    }
+
+    #[test]
+    fn order_queue_stays_bounded() {
+        let mut t = Transactions::new(8, 5);
+        for i in 0..10_000u64 {
+            t.observe(&rec(i as u16, i / 100, false), &mut |_| {});
+            t.observe(&rec(i as u16, i / 100, true), &mut |_| {});
+        }
+        assert!(t.order.len() <= 4 * 8 + 1, "{}", t.order.len());
+        assert_eq!(t.stats.answered, 10_000);
     }
 }
