@@ -83,11 +83,9 @@ enum Command {
     },
 }
 
+/// Options replay and live share: configuration, alarm output, baseline, export.
 #[derive(clap::Args, Debug)]
-struct ReplayArgs {
-    /// Capture files, processed in the order given.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
+struct CommonArgs {
     /// Configuration file (TOML; see dnsentry.example.toml). Defaults apply without one.
     #[arg(short, long)]
     config: Option<PathBuf>,
@@ -97,25 +95,12 @@ struct ReplayArgs {
     /// Only output alarms of at least this severity.
     #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
     min_severity: MinSeverity,
-    /// Decode workers (default: config pipeline.workers, 0 = one per core).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Aggregation shards (default: config pipeline.shards, 0 = one per worker).
-    #[arg(long)]
-    shards: Option<usize>,
     /// Do not print the summary on stderr.
     #[arg(long)]
     no_summary: bool,
     /// Learned baseline file (`dnsentry learn`): its domains alarm as info only.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
-    /// Serve Prometheus metrics on ADDR:PORT (e.g. 127.0.0.1:9853) while replaying.
-    #[arg(long, value_name = "ADDR:PORT")]
-    metrics_listen: Option<String>,
-    /// Keep serving metrics this many seconds after the replay ends, so a scraper reads the
-    /// final values.
-    #[arg(long, value_name = "SECS", default_value_t = 0, requires = "metrics_listen")]
-    metrics_linger: u64,
     /// Export DNS transactions to a NetFlow v9 / IPFIX collector at HOST:PORT (UDP); repeat for
     /// several collectors. Adds to the config's export.collectors.
     #[arg(long, value_name = "HOST:PORT")]
@@ -123,6 +108,28 @@ struct ReplayArgs {
     /// Export format (default: the config's export.format, v9).
     #[arg(long, value_enum)]
     export_format: Option<ExportFormatArg>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// Capture files, processed in the order given.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Decode workers (default: config pipeline.workers, 0 = one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Aggregation shards (default: config pipeline.shards, 0 = one per worker).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Serve Prometheus metrics on ADDR:PORT (e.g. 127.0.0.1:9853) while replaying.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<String>,
+    /// Keep serving metrics this many seconds after the replay ends, so a scraper reads the
+    /// final values.
+    #[arg(long, value_name = "SECS", default_value_t = 0, requires = "metrics_listen")]
+    metrics_linger: u64,
     /// Pace the replay at this multiple of capture time (1 = real time, 10 = ten times faster);
     /// 0 replays as fast as possible. Results are the same at any speed.
     #[arg(long, value_name = "FACTOR", default_value_t = 0.0)]
@@ -134,15 +141,8 @@ struct LiveArgs {
     /// The interface to capture on (the mirror port).
     #[arg(long, short)]
     iface: String,
-    /// Configuration file (TOML; see dnsentry.example.toml).
-    #[arg(short, long)]
-    config: Option<PathBuf>,
-    /// Write alarms to FILE (appended) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    alarms: Option<PathBuf>,
-    /// Only output alarms of at least this severity.
-    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
-    min_severity: MinSeverity,
+    #[command(flatten)]
+    common: CommonArgs,
     /// XDP attach mode: drv (native), skb (generic) or auto (drv, then skb) [config: live.attach].
     #[arg(long, value_parser = ["drv", "skb", "auto"])]
     attach: Option<String>,
@@ -162,24 +162,12 @@ struct LiveArgs {
     /// Aggregation shards (default: config pipeline.shards, 0 = one per queue).
     #[arg(long)]
     shards: Option<usize>,
-    /// Learned baseline file (`dnsentry learn`): its domains alarm as info only.
-    #[arg(long, value_name = "FILE")]
-    baseline: Option<PathBuf>,
     /// Serve metrics on ADDR:PORT instead of the config's metrics.listen.
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<String>,
-    /// Export DNS transactions to a NetFlow v9 / IPFIX collector (repeatable).
-    #[arg(long, value_name = "HOST:PORT")]
-    netflow: Vec<String>,
-    /// Export format (default: the config's export.format, v9).
-    #[arg(long, value_enum)]
-    export_format: Option<ExportFormatArg>,
     /// Stop after this many seconds (0: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     duration: u64,
-    /// Do not print the summary on stderr.
-    #[arg(long)]
-    no_summary: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -203,24 +191,21 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode> {
-    let mut cfg = load_config(args.config.as_ref())?;
+    let mut cfg = load_config(args.common.config.as_ref())?;
     if let Some(w) = args.workers {
         cfg.pipeline.workers = w;
     }
     if let Some(s) = args.shards {
         cfg.pipeline.shards = s;
     }
-    apply_export_args(&mut cfg, &args.netflow, args.export_format);
-    if let Some(b) = &args.baseline {
-        cfg.detect.baseline = b.display().to_string();
-    }
+    args.common.apply(&mut cfg);
     cfg.validate()?;
     cfg.load_baseline()?;
     for f in &args.files {
         anyhow::ensure!(f.is_file(), "{}: no such capture file", f.display());
     }
-    let out = open_alarms(args.alarms.as_ref())?;
-    let min = min_severity(args.min_severity);
+    let out = open_alarms(args.common.alarms.as_ref())?;
+    let min = min_severity(args.common.min_severity);
 
     let progress = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -287,7 +272,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     }
     drop(opts);
     let export_stats = exporter.map(Exporter::finish);
-    if !args.no_summary {
+    if !args.common.no_summary {
         let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
         eprint!("{}", dnsentry::output::summary::render(&report, failed));
         if let Some(s) = &export_stats {
@@ -323,12 +308,18 @@ fn min_severity(m: MinSeverity) -> Severity {
     }
 }
 
-fn apply_export_args(cfg: &mut Config, netflow: &[String], format: Option<ExportFormatArg>) {
-    cfg.export.collectors.extend(netflow.iter().cloned());
-    match format {
-        Some(ExportFormatArg::V9) => cfg.export.format = ExportFormat::V9,
-        Some(ExportFormatArg::Ipfix) => cfg.export.format = ExportFormat::Ipfix,
-        None => {}
+impl CommonArgs {
+    /// Applies the command-line overrides shared by replay and live to the config.
+    fn apply(&self, cfg: &mut Config) {
+        cfg.export.collectors.extend(self.netflow.iter().cloned());
+        match self.export_format {
+            Some(ExportFormatArg::V9) => cfg.export.format = ExportFormat::V9,
+            Some(ExportFormatArg::Ipfix) => cfg.export.format = ExportFormat::Ipfix,
+            None => {}
+        }
+        if let Some(b) = &self.baseline {
+            cfg.detect.baseline = b.display().to_string();
+        }
     }
 }
 
@@ -350,7 +341,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     use dnsentry::live::{FrameSource, LiveOptions};
     use dnsentry_common::DefaultAction;
 
-    let mut cfg = load_config(args.config.as_ref())?;
+    let mut cfg = load_config(args.common.config.as_ref())?;
     let l = &mut cfg.live;
     if let Some(v) = &args.attach {
         l.attach = v.clone();
@@ -373,10 +364,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     if let Some(m) = &args.metrics_listen {
         cfg.metrics.listen = m.clone();
     }
-    apply_export_args(&mut cfg, &args.netflow, args.export_format);
-    if let Some(b) = &args.baseline {
-        cfg.detect.baseline = b.display().to_string();
-    }
+    args.common.apply(&mut cfg);
     cfg.validate()?;
     cfg.load_baseline()?;
     let l = cfg.live.clone();
@@ -482,8 +470,8 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         })
     };
 
-    let min = min_severity(args.min_severity);
-    let mut writer = AlarmWriter::new(open_alarms(args.alarms.as_ref())?);
+    let min = min_severity(args.common.min_severity);
+    let mut writer = AlarmWriter::new(open_alarms(args.common.alarms.as_ref())?);
     let failures = telemetry.clone();
     let sources: Vec<Box<dyn FrameSource>> =
         sockets.into_iter().map(|s| Box::new(s) as Box<dyn FrameSource>).collect();
@@ -512,7 +500,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     );
     let _ = monitor.join();
     let export_stats = exporter.map(Exporter::finish);
-    if !args.no_summary {
+    if !args.common.no_summary {
         let replay_like = dnsentry::pipeline::ReplayReport {
             files: 0,
             file_errors: Vec::new(),
