@@ -147,6 +147,17 @@ impl Shard {
         }
     }
 
+    /// Replaces the detection settings (SIGHUP reload). Tables, windows and pending alarms are kept;
+    /// the baseline flag of every tracked domain is re-evaluated against the new baseline.
+    pub fn set_detect(&mut self, detect: &crate::config::DetectConfig) {
+        self.cfg = detect.clone();
+        self.non_dns_min_packets = detect.non_dns_packets.max(1) as u64;
+        let learned = &self.cfg.learned;
+        for (_, d) in self.domains.iter_mut() {
+            d.baselined = !learned.is_empty() && learned.contains(&*d.name);
+        }
+    }
+
     /// Adds one record; `out` receives the alarms it raises and, when exporting, the transactions
     /// it completes.
     pub fn process(&mut self, r: &Record, out: &mut impl ShardSink) {

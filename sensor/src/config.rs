@@ -51,6 +51,9 @@ pub struct LiveConfig {
     pub frame_size: u32,
     /// Entries of the RX and fill rings (power of two).
     pub ring_size: u32,
+    /// User to switch to once the program is attached and the sockets bound ("" = `dnsentry` if
+    /// that user exists, else `nobody`; "root" = keep root and every capability).
+    pub user: String,
 }
 
 impl Default for LiveConfig {
@@ -64,6 +67,7 @@ impl Default for LiveConfig {
             frame_count: 4096,
             frame_size: 4096,
             ring_size: 2048,
+            user: String::new(),
         }
     }
 }

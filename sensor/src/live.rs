@@ -13,12 +13,12 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use crate::aggregate::{Shard, ShardSink, ShardStats};
 use crate::config::Config;
 use crate::decode::LinkType;
-use crate::detect::allowlist::Allowlist;
 use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
 use crate::record::Record;
+use crate::reload::{Follower, ReloadHandle};
 use crate::worker::{Decoder, WorkerStats};
 
 /// Something that delivers Ethernet frames: an AF_XDP socket, or a test double.
@@ -56,6 +56,8 @@ pub struct LiveOptions {
     pub stop: Arc<AtomicBool>,
     /// Core for each worker (by index), if pinning is wanted.
     pub cores: Vec<usize>,
+    /// Where SIGHUP reloads are published (none: settings fixed for the run).
+    pub reload: Option<Arc<ReloadHandle>>,
 }
 
 /// What a live run did.
@@ -126,7 +128,7 @@ fn publish_queue(telemetry: &Telemetry, index: usize, source: &dyn FrameSource) 
 fn run_worker(
     index: usize,
     cfg: &Config,
-    allowlist: Arc<Allowlist>,
+    mut reload: Follower,
     mut source: Box<dyn FrameSource>,
     shards: Vec<Sender<Vec<Record>>>,
     telemetry: Arc<Telemetry>,
@@ -136,13 +138,16 @@ fn run_worker(
     if let Some(c) = core {
         pin(c);
     }
-    let mut dec = Decoder::new(cfg, allowlist);
+    let mut dec = Decoder::new(cfg, reload.current().allowlist.clone());
     let n = shards.len();
     let mut outs: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
     let mut seq = (index as u64) << 48;
     let mut drops = 0u64;
     let mut published = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if let Some(r) = reload.poll() {
+            dec.set_allowlist(r.allowlist.clone());
+        }
         let ts = now_ns();
         let started = Instant::now();
         let got = source.poll(Duration::from_millis(100), &mut |frame| {
@@ -183,6 +188,7 @@ fn run_worker(
     (dec.stats, drops, source)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_shard(
     index: usize,
     cfg: &Config,
@@ -191,11 +197,16 @@ fn run_shard(
     alarms: Sender<Alarm>,
     export: Option<ExportQueue>,
     telemetry: Arc<Telemetry>,
+    mut reload: Follower,
 ) -> ShardStats {
     let mut shard = Shard::new(cfg, shard_count);
+    shard.set_detect(&reload.current().detect);
     let mut sink = Sink { alarms: &alarms, export: export.as_ref(), telemetry: &telemetry };
     let mut published = Instant::now();
     loop {
+        if let Some(r) = reload.poll() {
+            shard.set_detect(&r.detect);
+        }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(batch) => {
                 for r in &batch {
@@ -228,7 +239,7 @@ pub fn run(
     let started = Instant::now();
     let workers = sources.len();
     let shard_count = cfg.shards().max(1);
-    let allowlist = Arc::new(Allowlist::new(cfg.allowlist.builtin, &cfg.allowlist.extra));
+    let reload = opts.reload.clone().unwrap_or_else(|| ReloadHandle::new(cfg));
     let cap = cfg.pipeline.channel_batches * 16;
     let (alarm_tx, alarm_rx) = bounded::<Alarm>(4096);
     let mut report = LiveReport { worker_count: workers, shard_count, ..Default::default() };
@@ -245,17 +256,17 @@ pub fn run(
             let (tx, rx) = bounded::<Vec<Record>>(cap);
             shard_txs.push(tx);
             let (alarm_tx, export, t) = (alarm_tx.clone(), opts.export.clone(), opts.telemetry.clone());
-            shard_threads.push(s.spawn(move || run_shard(i, cfg, shard_count, rx, alarm_tx, export, t)));
+            let f = reload.follower();
+            shard_threads.push(s.spawn(move || run_shard(i, cfg, shard_count, rx, alarm_tx, export, t, f)));
         }
         drop(alarm_tx);
         // Workers hand back their sources so the caller can detach XDP before the sockets close.
         let mut worker_threads = Vec::new();
         for (i, source) in sources.into_iter().enumerate() {
             let shards = shard_txs.clone();
-            let (allowlist, t, stop) = (allowlist.clone(), opts.telemetry.clone(), opts.stop.clone());
+            let (f, t, stop) = (reload.follower(), opts.telemetry.clone(), opts.stop.clone());
             let core = opts.cores.get(i).copied();
-            worker_threads
-                .push(s.spawn(move || run_worker(i, cfg, allowlist, source, shards, t, stop, core)));
+            worker_threads.push(s.spawn(move || run_worker(i, cfg, f, source, shards, t, stop, core)));
         }
         drop(shard_txs);
         let mut stopped_sources = Vec::new();

@@ -84,7 +84,7 @@ enum Command {
 }
 
 /// Options replay and live share: configuration, alarm output, baseline, export.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct CommonArgs {
     /// Configuration file (TOML; see dnsentry.example.toml). Defaults apply without one.
     #[arg(short, long)]
@@ -136,7 +136,7 @@ struct ReplayArgs {
     speed: f64,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct LiveArgs {
     /// The interface to capture on (the mirror port).
     #[arg(long, short)]
@@ -168,6 +168,11 @@ struct LiveArgs {
     /// Stop after this many seconds (0: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     duration: u64,
+    /// Run as this user once the program is attached, the sockets bound and the outputs open;
+    /// every capability is cleared. Default: `dnsentry` if that user exists, else `nobody`;
+    /// `root` keeps root [config: live.user].
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -335,12 +340,9 @@ fn print_export_summary(s: &dnsentry::output::netflow::exporter::ExportStats) {
     );
 }
 
-fn live(args: LiveArgs) -> Result<ExitCode> {
-    use dnsentry::capture::afxdp::{BindMode, XskConfig, XskSocket};
-    use dnsentry::capture::xdp::{AttachMode, XdpConfig, XdpProgram};
-    use dnsentry::live::{FrameSource, LiveOptions};
-    use dnsentry_common::DefaultAction;
-
+/// The live configuration: the file (if any), then the command-line overrides, validated and
+/// with its baseline loaded. Used at start and again for each SIGHUP reload.
+fn live_config(args: &LiveArgs) -> Result<Config> {
     let mut cfg = load_config(args.common.config.as_ref())?;
     let l = &mut cfg.live;
     if let Some(v) = &args.attach {
@@ -364,9 +366,62 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     if let Some(m) = &args.metrics_listen {
         cfg.metrics.listen = m.clone();
     }
+    if let Some(u) = &args.user {
+        cfg.live.user = u.clone();
+    }
     args.common.apply(&mut cfg);
     cfg.validate()?;
     cfg.load_baseline()?;
+    Ok(cfg)
+}
+
+/// SIGHUP: re-reads the config (and baseline) and publishes its detection settings and allow-lists
+/// to the running workers and shards; their state is kept. A bad file keeps the running settings.
+fn reload_config(
+    args: &LiveArgs,
+    running: &Config,
+    handle: &dnsentry::reload::ReloadHandle,
+    telemetry: &Telemetry,
+) {
+    match live_config(args) {
+        Ok(mut new) => {
+            // Values the running sensor derived at start, not read from the file.
+            new.export.ifindex = running.export.ifindex;
+            if new.pipeline.shards == 0 {
+                new.pipeline.shards = running.pipeline.shards;
+            }
+            let restart = dnsentry::reload::needs_restart(running, &new);
+            if !restart.is_empty() {
+                tracing::warn!(
+                    sections = ?restart,
+                    "reload: these sections changed but take effect only on restart; running values kept"
+                );
+            }
+            handle.publish(&new);
+            telemetry.config_reloads[0].fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                generation = handle.generation(),
+                baseline_domains = new.detect.learned.len(),
+                allowlist_extra = new.allowlist.extra.len(),
+                "configuration reloaded: detection settings, allow-lists and baseline"
+            );
+        }
+        Err(e) => {
+            telemetry.config_reloads[1].fetch_add(1, Ordering::Relaxed);
+            tracing::error!("configuration reload failed, the running configuration is kept: {e:#}");
+        }
+    }
+}
+
+fn live(args: LiveArgs) -> Result<ExitCode> {
+    use dnsentry::capture::afxdp::{BindMode, XskConfig, XskSocket};
+    use dnsentry::capture::xdp::{AttachMode, XdpConfig, XdpProgram};
+    use dnsentry::live::{FrameSource, LiveOptions};
+    use dnsentry_common::DefaultAction;
+
+    let mut cfg = live_config(&args)?;
+    // Resolved before anything is attached, so a wrong name fails at once.
+    let account = dnsentry::privilege::resolve(&cfg.live.user)?;
     let l = cfg.live.clone();
     let default_action = if l.default_action == "drop" { DefaultAction::Drop } else { DefaultAction::Pass };
     let attach: AttachMode = l.attach.parse().map_err(anyhow::Error::msg)?;
@@ -413,14 +468,31 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         }
     };
 
+    let alarm_out = open_alarms(args.common.alarms.as_ref())?;
+
+    // Everything privileged is done: the program is attached, the sockets are bound, the metrics
+    // listener and the alarm file are open. The rest runs without root or capabilities.
+    match &account {
+        Some(a) => {
+            dnsentry::privilege::drop_to(a)?;
+            tracing::warn!(user = %a.name, uid = a.uid, "dropped privileges: no capabilities are left");
+        }
+        None => tracing::warn!("--user root: keeping root and every capability"),
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let reload = dnsentry::reload::ReloadHandle::new(&cfg);
     let prog = Arc::new(std::sync::Mutex::new(prog));
 
-    // Monitor: XDP counters for metrics, own addresses kept current, the status line, the timer.
+    // Monitor: XDP counters for metrics, own addresses kept current, SIGHUP reloads, the status
+    // line, the timer.
     let monitor = {
         let (prog, telemetry, stop) = (prog.clone(), telemetry.clone(), stop.clone());
+        let (reload, running, args) = (reload.clone(), cfg.clone(), args.clone());
         let names = dnsentry::capture::xdp::counter_names();
         let duration = args.duration;
         let tty = std::io::stderr().is_terminal();
@@ -431,6 +503,9 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(250));
                 tick += 1;
+                if hup.swap(false, Ordering::Relaxed) {
+                    reload_config(&args, &running, &reload, &telemetry);
+                }
                 if !tick.is_multiple_of(4) {
                     continue;
                 }
@@ -471,7 +546,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     };
 
     let min = min_severity(args.common.min_severity);
-    let mut writer = AlarmWriter::new(open_alarms(args.common.alarms.as_ref())?);
+    let mut writer = AlarmWriter::new(alarm_out);
     let failures = telemetry.clone();
     let sources: Vec<Box<dyn FrameSource>> =
         sockets.into_iter().map(|s| Box::new(s) as Box<dyn FrameSource>).collect();
@@ -480,6 +555,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         export: export_queue,
         stop: stop.clone(),
         cores: l.cores.clone(),
+        reload: Some(reload),
     };
     let detach = prog.clone();
     let report = dnsentry::live::run(

@@ -125,6 +125,11 @@ impl Decoder {
         }
     }
 
+    /// Replaces the allow-list (SIGHUP reload); TCP reassembly state is kept.
+    pub fn set_allowlist(&mut self, allowlist: Arc<Allowlist>) {
+        self.allowlist = allowlist;
+    }
+
     /// Decodes one frame; `out` receives a record per DNS message found.
     pub fn frame(
         &mut self,

@@ -474,6 +474,21 @@ fn start_sensor(
     action: &str,
     duration: u32,
 ) -> (Proc, String) {
+    start_sensor_with(lab, ns, name, iface, attach, action, duration, &[])
+}
+
+/// [`start_sensor`] with extra arguments.
+#[allow(clippy::too_many_arguments)]
+fn start_sensor_with(
+    lab: &Lab,
+    ns: &str,
+    name: &str,
+    iface: &str,
+    attach: &str,
+    action: &str,
+    duration: u32,
+    extra: &[&str],
+) -> (Proc, String) {
     let alarms = lab.path(&format!("{name}.alarms.jsonl"));
     let d = duration.to_string();
     let mut p = lab.spawn(
@@ -498,7 +513,10 @@ fn start_sensor(
             alarms.to_str().unwrap(),
             "--log",
             "warn",
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     );
     p.wait_log("XDP program attached", 20.0);
     let err = p.stderr();
@@ -512,6 +530,22 @@ fn start_sensor(
     });
     assert!(up, "metrics endpoint of {name} not reachable");
     (p, mode)
+}
+
+/// Every thread of `pid` runs as `nobody` (the default user on a host without a `dnsentry` user)
+/// with no capability left.
+fn assert_unprivileged(pid: i32) {
+    let tasks: Vec<_> = fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().collect();
+    assert!(tasks.len() > 3, "expected the capture, shard and metrics threads: {}", tasks.len());
+    for t in tasks {
+        let st = fs::read_to_string(t.path().join("status")).unwrap();
+        let field = |k: &str| st.lines().find_map(|l| l.strip_prefix(k)).unwrap_or("?").trim().to_string();
+        let uids: Vec<String> = field("Uid:").split_whitespace().map(str::to_string).collect();
+        assert_eq!(uids, ["65534"; 4], "thread {:?}: Uid {uids:?}", t.path());
+        for cap in ["CapEff:", "CapPrm:"] {
+            assert_eq!(field(cap), "0000000000000000", "thread {:?} {cap}", t.path());
+        }
+    }
 }
 
 /// SIGTERM (unless it already stopped), then the summary.
@@ -1054,6 +1088,10 @@ fn host_traffic(attach: &str) {
         let (mut sensor, obtained) =
             start_sensor(&h.lab, &h.host, &format!("dnsentry-{action}"), &h.host_if, attach, action, 120);
         assert_eq!(obtained, attach);
+        // Root was dropped after attach: capture, counters, own-address refresh and detach below
+        // all run without privileges.
+        assert!(wait_until(5.0, || sensor.stderr().contains("dropped privileges")), "{}", sensor.stderr());
+        assert_unprivileged(sensor.pid());
         let c = host_checks(&h);
         // Mirrored DNS (to an address the host does not own) is still redirected in both modes.
         send_queries(&h.peer, "10.66.3.77:53", 3);
@@ -1161,4 +1199,107 @@ fn vlan_skb() {
     }
     let _g = serial();
     vlan("skb");
+}
+
+// ---- SIGHUP reload ------------------------------------------------------------------------------
+
+/// `n` TXT queries from the peer to `dst`, each with a fresh 40-hex-digit label under `domain`
+/// (the shape of a hex exfiltration).
+fn hex_queries(ns: &str, dst: &str, domain: &'static str, n: u16) {
+    let dst: SocketAddr = dst.parse().unwrap();
+    in_netns(ns, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for id in 0..n {
+            let mut x = (u64::from(id) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ domain.len() as u64;
+            let mut label = String::new();
+            while label.len() < 40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                label.push_str(&format!("{x:016x}"));
+            }
+            label.truncate(40);
+            let mut m = vec![(id >> 8) as u8, id as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            for l in std::iter::once(label.as_str()).chain(domain.split('.')) {
+                m.push(l.len() as u8);
+                m.extend_from_slice(l.as_bytes());
+            }
+            m.extend_from_slice(&[0, 0, 16, 0, 1]);
+            s.send_to(&m, dst).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+}
+
+/// The highest severity alarmed per domain.
+fn worst_by_domain(alarms: &[serde_json::Value]) -> BTreeMap<String, String> {
+    let rank = |s: &str| ["info", "low", "high"].iter().position(|x| *x == s).unwrap_or(0);
+    let mut m = BTreeMap::<String, String>::new();
+    for a in alarms {
+        let (Some(d), Some(sev)) = (a["domain"].as_str(), a["severity"].as_str()) else { continue };
+        let e = m.entry(d.to_string()).or_insert_with(|| sev.to_string());
+        if rank(sev) > rank(e) {
+            *e = sev.to_string();
+        }
+    }
+    m
+}
+
+/// SIGHUP re-reads the config: a new allow-list entry takes effect on the running sensor without
+/// losing the state built before it; a bad file is refused, counted and the running config kept.
+#[test]
+fn sighup_reload() {
+    if !may_run() {
+        return;
+    }
+    let _g = serial();
+    let t0 = Instant::now();
+    let h = host_lab("reload", 5);
+    let conf = h.lab.path("dnsentry.toml");
+    fs::write(&conf, "[allowlist]\nextra = []\n").unwrap();
+    let (mut sensor, _) = start_sensor_with(
+        &h.lab,
+        &h.host,
+        "dnsentry",
+        &h.host_if,
+        "skb",
+        "drop",
+        120,
+        &["--config", conf.to_str().unwrap(), "--min-severity", "info"],
+    );
+    let reloads = |result: &str| {
+        metric(&scrape(&h.host, METRICS), &format!("dnsentry_config_reloads_total{{result=\"{result}\"}}"))
+    };
+    let dst = "10.66.5.77:53";
+    hex_queries(&h.peer, dst, "leak1-e2e.test", 40);
+
+    // A good reload: leak2-e2e.test becomes a local allow-list entry.
+    fs::write(&conf, "[allowlist]\nextra = [\"leak2-e2e.test\"]\n").unwrap();
+    sensor.signal(libc::SIGHUP);
+    assert!(wait_until(5.0, || reloads("success") == Some(1.0)), "{}", sensor.stderr());
+    // A bad one: refused, counted, the key named, the running config (with leak2) kept.
+    fs::write(&conf, "[allowlist]\nextr = [\"leak3-e2e.test\"]\n").unwrap();
+    sensor.signal(libc::SIGHUP);
+    assert!(wait_until(5.0, || reloads("failure") == Some(1.0)), "{}", sensor.stderr());
+    assert!(sensor.stderr().contains("unknown field `extr`"), "{}", sensor.stderr());
+    assert_eq!(reloads("success"), Some(1.0));
+
+    hex_queries(&h.peer, dst, "leak2-e2e.test", 40);
+    hex_queries(&h.peer, dst, "leak3-e2e.test", 40);
+    std::thread::sleep(Duration::from_millis(500));
+    let sum = stop_sensor(&mut sensor);
+    let worst = worst_by_domain(&read_alarms(&h.lab.path("dnsentry.alarms.jsonl")));
+    eprintln!(
+        "sighup reload: {:.1} s; dns {}, alarms by domain {worst:?}",
+        t0.elapsed().as_secs_f64(),
+        sum.dns
+    );
+    assert_eq!(sum.dns, 120, "{}", sum.dns_split);
+    // Before the reload and after it, an unlisted leak alarms; the reloaded entry demotes leak2.
+    for d in ["leak1-e2e.test", "leak3-e2e.test"] {
+        assert!(worst.get(d).is_some_and(|s| s != "info"), "{d}: {worst:?}");
+    }
+    assert_eq!(worst.get("leak2-e2e.test").map(String::as_str), Some("info"), "{worst:?}");
+    // The state built before the reloads survived them: every domain is still tracked.
+    assert!(sensor.stderr().contains("state:            3 domains"), "{}", sensor.stderr());
 }
