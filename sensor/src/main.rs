@@ -1,7 +1,7 @@
 //! The `dnsentry` command line: thin glue over the library.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -289,18 +289,22 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         std::thread::sleep(Duration::from_secs(args.metrics_linger));
     }
     drop(server);
-    Ok(if report.file_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let lost = telemetry.alarm_write_errors.load(Ordering::Relaxed);
+    if lost > 0 {
+        eprintln!("dnsentry: {lost} alarms could not be written (see the summary); exit status 1");
+    }
+    Ok(if report.file_errors.is_empty() && lost == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn open_alarms(path: Option<&PathBuf>) -> Result<Box<dyn std::io::Write + Send>> {
     Ok(match path {
-        Some(p) => Box::new(BufWriter::new(
+        Some(p) => Box::new(
             File::options()
                 .create(true)
                 .append(true)
                 .open(p)
                 .with_context(|| format!("cannot open {}", p.display()))?,
-        )),
+        ),
         None => Box::new(std::io::stdout()),
     })
 }

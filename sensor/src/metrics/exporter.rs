@@ -274,6 +274,15 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
             (vec![("result", "failure")], t.config_reloads[1].load(Ordering::Relaxed)),
         ],
     ));
+    out.push(counters(
+        "dnsentry_metrics_requests_total",
+        "Connections to this endpoint: served, refused because all slots were busy, failed (timeout, bad request).",
+        ["served", "busy", "failed"]
+            .iter()
+            .zip(&t.metrics_requests)
+            .map(|(r, c)| (vec![("result", *r)], c.load(Ordering::Relaxed)))
+            .collect(),
+    ));
     if let Ok(Some(live)) = t.live.lock().as_deref() {
         out.push(counters(
             "dnsentry_xdp_packets_total",

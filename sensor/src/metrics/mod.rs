@@ -33,6 +33,8 @@ pub struct Telemetry {
     pub channel_drops: [AtomicU64; DROP_STAGES.len()],
     /// SIGHUP reloads: [success, failure].
     pub config_reloads: [AtomicU64; 2],
+    /// Metrics endpoint connections: [served, refused busy, failed] (`server::SERVED` ...).
+    pub metrics_requests: [AtomicU64; 3],
     pub live: Mutex<Option<LiveStats>>,
     /// The NetFlow exporter's counters, when exporting.
     pub netflow: Mutex<Option<std::sync::Arc<Mutex<crate::output::netflow::exporter::ExportStats>>>>,
@@ -48,6 +50,7 @@ impl Telemetry {
             alarm_write_errors: AtomicU64::new(0),
             channel_drops: Default::default(),
             config_reloads: Default::default(),
+            metrics_requests: Default::default(),
             live: Mutex::new(None),
             netflow: Mutex::new(None),
             top_suspects,

@@ -1,12 +1,27 @@
-//! The `/metrics` and `/healthz` HTTP endpoint (tiny_http, its own thread).
+//! The `/metrics` and `/healthz` HTTP endpoint: std sockets, its own threads, bounded in time and
+//! in connections.
+//!
+//! Not tiny_http: it has no socket timeouts, and one client that pipelined requests without
+//! reading its answers blocked every later scrape and the shutdown. Here each connection gets a
+//! thread of its own with read and write timeouts, answers one request (`Connection: close`) and
+//! ends; at most [`MAX_CONNECTIONS`] are served at once, the rest are closed at accept. A stuck
+//! client therefore costs one slot for at most the two timeouts, never capture or other scrapes.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Telemetry;
+
+/// Connections served at the same time.
+pub const MAX_CONNECTIONS: usize = 8;
+/// How long a client may take to send its request, and to take the answer.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest request head read.
+const MAX_HEAD: usize = 8192;
 
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +31,12 @@ pub struct ServeError {
     pub reason: String,
 }
 
-/// A running endpoint; stops when dropped.
+/// Request outcomes, indexes of `Telemetry::metrics_requests`.
+pub const SERVED: usize = 0;
+pub const BUSY: usize = 1;
+pub const FAILED: usize = 2;
+
+/// A running endpoint; stops accepting when dropped (connections in flight end by their timeouts).
 pub struct MetricsServer {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -24,44 +44,103 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `addr` and serves from a thread of its own.
+    /// Binds `addr` and serves from threads of its own.
     pub fn start(addr: &str, telemetry: Arc<Telemetry>) -> Result<Self, ServeError> {
         let err = |reason: String| ServeError { addr: addr.to_string(), reason };
-        let server = tiny_http::Server::http(addr).map_err(|e| err(e.to_string()))?;
-        let local = server.server_addr().to_ip().ok_or_else(|| err("not an IP listener".into()))?;
+        let listener = TcpListener::bind(addr).map_err(|e| err(e.to_string()))?;
+        let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
+        // Non-blocking accept, so the stop flag is seen within a poll interval.
+        listener.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    // A slow client cannot block capture: this thread only serves metrics, and a
-                    // request waits here at most this long between stop checks.
-                    let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else { continue };
-                    let resp = match req.url() {
-                        "/metrics" => {
-                            let header = tiny_http::Header::from_bytes(
-                                &b"Content-Type"[..],
-                                &b"text/plain; version=0.0.4; charset=utf-8"[..],
-                            );
-                            let mut r = tiny_http::Response::from_data(super::exporter::render(&telemetry));
-                            if let Ok(h) = header {
-                                r.add_header(h);
-                            }
-                            r
-                        }
-                        "/healthz" => tiny_http::Response::from_data(b"ok\n".to_vec()),
-                        _ => {
-                            tiny_http::Response::from_data(b"not found: try /metrics or /healthz\n".to_vec())
-                                .with_status_code(404)
-                        }
-                    };
-                    let _ = req.respond(resp);
-                }
-            })
+            .spawn(move || accept_loop(listener, &flag, telemetry))
             .map_err(|e| err(e.to_string()))?;
         Ok(MetricsServer { addr: local, stop, thread: Some(thread) })
     }
+}
+
+fn accept_loop(listener: TcpListener, stop: &AtomicBool, telemetry: Arc<Telemetry>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::Relaxed) {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            Err(e) => {
+                // EMFILE and the like: count, back off, go on.
+                telemetry.metrics_requests[FAILED].fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("metrics accept: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            telemetry.metrics_requests[BUSY].fetch_add(1, Ordering::Relaxed);
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
+        active.fetch_add(1, Ordering::Relaxed);
+        let (t, a) = (telemetry.clone(), active.clone());
+        let spawned = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+            let outcome = serve(stream, &t);
+            t.metrics_requests[if outcome.is_ok() { SERVED } else { FAILED }].fetch_add(1, Ordering::Relaxed);
+            a.fetch_sub(1, Ordering::Relaxed);
+        });
+        if spawned.is_err() {
+            active.fetch_sub(1, Ordering::Relaxed);
+            telemetry.metrics_requests[FAILED].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads one request head and writes one response.
+fn serve(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        if head.len() >= MAX_HEAD {
+            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", b"too long\n");
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    if method != b"GET" && method != b"HEAD" {
+        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only\n");
+    }
+    match path {
+        b"/metrics" => {
+            let body = super::exporter::render(telemetry);
+            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
+        }
+        b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n"),
+        _ => respond(&mut stream, "404 Not Found", "text/plain", b"not found: try /metrics or /healthz\n"),
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(())
 }
 
 impl Drop for MetricsServer {
@@ -70,5 +149,64 @@ impl Drop for MetricsServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        // A refused connection (all slots busy) reads as an empty answer.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn serves_and_survives_clients_that_never_read() {
+        let t = Arc::new(Telemetry::new(1, 1, 5));
+        let server = MetricsServer::start("127.0.0.1:0", t.clone()).unwrap();
+        let ok = get(server.addr, "/metrics");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(ok.contains("dnsentry_config_reloads_total"), "{ok}");
+        assert!(get(server.addr, "/nope").starts_with("HTTP/1.1 404"));
+        // Clients that pipeline requests and never read, and clients that never send a byte.
+        let mut stuck = Vec::new();
+        for i in 0..3 * MAX_CONNECTIONS {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            if i < MAX_CONNECTIONS {
+                s.set_nonblocking(true).unwrap();
+                for _ in 0..2000 {
+                    if s.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+                        break;
+                    }
+                }
+            }
+            stuck.push(s);
+        }
+        // Slots are freed by the timeouts: a normal scrape gets through within them.
+        let started = Instant::now();
+        let mut body = String::new();
+        while started.elapsed() < 3 * IO_TIMEOUT {
+            body = get(server.addr, "/healthz");
+            if body.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(body.ends_with("ok\n"), "no scrape got through: {body:?}");
+        // The silent clients held every slot until their read timeout: the surplus was refused.
+        assert!(t.metrics_requests[BUSY].load(Ordering::Relaxed) >= MAX_CONNECTIONS as u64);
+        assert!(started.elapsed() >= IO_TIMEOUT / 2, "{:?}", started.elapsed());
+        // Shutdown does not wait for the stuck clients.
+        let started = Instant::now();
+        drop(server);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(stuck);
     }
 }

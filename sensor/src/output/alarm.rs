@@ -70,18 +70,26 @@ fn ser_ts<S: serde::Serializer>(ts: &u64, s: S) -> Result<S::Ok, S::Error> {
 /// Writes alarms as JSON lines, counting write failures instead of stopping capture.
 pub struct AlarmWriter {
     out: Box<dyn Write + Send>,
+    line: Vec<u8>,
     pub written: u64,
     pub failed: u64,
 }
 
 impl AlarmWriter {
+    /// `out` should be unbuffered (a `File`, stdout): each alarm goes out as one whole line at
+    /// once, so a failed write (full disk, closed pipe) never leaves half a line in a buffer to be
+    /// glued to the next one.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        AlarmWriter { out, written: 0, failed: 0 }
+        AlarmWriter { out, line: Vec::with_capacity(1024), written: 0, failed: 0 }
     }
 
     pub fn write(&mut self, alarm: &Alarm) {
-        let ok = serde_json::to_writer(&mut self.out, alarm).is_ok() && self.out.write_all(b"\n").is_ok();
-        // Line-buffered so `tail -f` and pipes see each alarm at once.
+        self.line.clear();
+        let ok = serde_json::to_writer(&mut self.line, alarm).is_ok() && {
+            self.line.push(b'\n');
+            self.out.write_all(&self.line).is_ok()
+        };
+        // Flushed per alarm so `tail -f` and pipes see each one at once.
         if ok && self.out.flush().is_ok() {
             self.written += 1;
         } else {
