@@ -35,7 +35,7 @@ fn replay(extra: &[&str], stdout: Stdio) -> std::process::Child {
 }
 
 fn line_value(stderr: &str, key: &str) -> Option<u64> {
-    stderr.lines().find_map(|l| l.trim().strip_prefix(key)?.trim().split_whitespace().next()?.parse().ok())
+    stderr.lines().find_map(|l| l.trim().strip_prefix(key)?.split_whitespace().next()?.parse().ok())
 }
 
 /// (dns messages, alarms written) of a run whose output works.
