@@ -211,6 +211,10 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     }
     let out = open_alarms(args.common.alarms.as_ref())?;
     let min = min_severity(args.common.min_severity);
+    tracing::info!(
+        "{}",
+        dnsentry::state::budget::MemoryBudget::of(&cfg, cfg.workers(), cfg.shards()).render()
+    );
 
     let progress = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -682,8 +686,10 @@ fn main() -> ExitCode {
         Command::Eval { labels, config, out } => eval(&labels, config.as_ref(), out.as_ref()),
         Command::Learn { files, output, config } => learn(&files, &output, config.as_ref()),
         Command::CheckConfig { file } => Config::load(&file)
-            .map(|_| {
+            .map(|cfg| {
                 println!("{}: ok", file.display());
+                let b = dnsentry::state::budget::MemoryBudget::of(&cfg, cfg.workers(), cfg.shards());
+                println!("{} ({} workers, {} shards)", b.render(), cfg.workers(), cfg.shards());
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),

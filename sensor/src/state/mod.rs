@@ -1,5 +1,6 @@
 //! Windowed state per registered domain and per (client, domain), in bounded tables.
 
+pub mod budget;
 pub mod domain;
 pub mod kmv;
 pub mod transactions;

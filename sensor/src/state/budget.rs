@@ -1,0 +1,133 @@
+//! The memory a configuration may use at most: every table that grows with traffic is capped, so
+//! its worst case is its cap times its worst entry. `dnsentry check-config` prints it, the flood
+//! tests hold peak resident memory under it, and `docs/design.md` explains each line.
+
+use std::mem::size_of;
+
+use crate::config::Config;
+use crate::record::Record;
+use crate::state::domain::{ClientDomain, DomainState};
+
+/// Longest presentation name kept (bytes).
+const NAME: usize = 254;
+/// Hash-table slot and LRU links around each entry (key hash, two pointers, control bytes).
+const TABLE_OVERHEAD: usize = 48;
+/// Heap bookkeeping of one allocation (glibc chunk header plus rounding).
+const ALLOC: usize = 16;
+/// Frame bytes assumed per captured frame in replay batches (a standard Ethernet frame; a capture
+/// of jumbo frames needs proportionally more).
+const FRAME: usize = 1518;
+/// Client sketch of a domain: a KMV of 16 entries.
+const CLIENT_SKETCH: usize = 16;
+/// Sample names kept per domain.
+const SAMPLES: usize = 3;
+/// Pairs that sent non-DNS payloads on DNS ports, per shard.
+pub const NON_DNS_FLOWS: usize = 16_384;
+/// Binary, the compiled Public Suffix List, thread stacks in use, allocator arenas.
+const FIXED: u64 = 64 << 20;
+
+/// Worst-case bytes per table for one configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    pub domains: u64,
+    pub pairs: u64,
+    pub pending: u64,
+    pub non_dns: u64,
+    pub tcp: u64,
+    pub channels: u64,
+    pub fixed: u64,
+}
+
+impl MemoryBudget {
+    /// Worst-case bytes of one tracked domain with sketch size `k`.
+    pub fn domain_entry(k: usize) -> usize {
+        size_of::<DomainState>()
+            + TABLE_OVERHEAD
+            + (NAME + ALLOC)
+            + 2 * (8 * k + ALLOC)
+            + (8 * CLIENT_SKETCH + ALLOC)
+            + SAMPLES * (size_of::<Box<str>>() + NAME + ALLOC)
+    }
+
+    pub fn pair_entry() -> usize {
+        size_of::<ClientDomain>() + size_of::<(u64, [u8; 16])>() + TABLE_OVERHEAD
+    }
+
+    /// A pending query: the whole record, its key twice (table and arrival queue).
+    pub fn pending_entry() -> usize {
+        size_of::<Record>() + 2 * 64 + TABLE_OVERHEAD
+    }
+
+    /// For `cfg` run with `workers` capture workers and `shards` shards.
+    pub fn of(cfg: &Config, workers: usize, shards: usize) -> Self {
+        let (workers, shards) = (workers.max(1) as u64, shards.max(1) as u64);
+        let s = &cfg.state;
+        let t = &cfg.tcp;
+        let p = &cfg.pipeline;
+        let tcp_flow = 64 + TABLE_OVERHEAD;
+        // Replay: per worker `channel_batches` frame batches; per shard `channel_batches * workers`
+        // record batches of up to `batch_frames` records.
+        let frames = workers * p.channel_batches as u64 * (p.batch_frames * (FRAME + 64)) as u64;
+        let records =
+            shards * p.channel_batches as u64 * workers * (p.batch_frames * size_of::<Record>()) as u64;
+        MemoryBudget {
+            domains: (s.max_domains * Self::domain_entry(s.sketch_k)) as u64,
+            pairs: (s.max_client_domains * Self::pair_entry()) as u64,
+            pending: (s.max_pending_queries * Self::pending_entry()) as u64,
+            non_dns: shards * (NON_DNS_FLOWS * (64 + TABLE_OVERHEAD)) as u64,
+            tcp: workers * (t.max_buffered_bytes as u64 + (t.max_flows * tcp_flow) as u64),
+            channels: frames + records,
+            fixed: FIXED,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.domains + self.pairs + self.pending + self.non_dns + self.tcp + self.channels + self.fixed
+    }
+
+    /// One line per table, for `check-config`.
+    pub fn render(&self) -> String {
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        format!(
+            "memory budget (worst case): {:.0} MiB = domains {:.0} + client-domain pairs {:.0} + pending \
+             queries {:.0} + non-DNS flows {:.0} + TCP reassembly {:.0} + pipeline channels {:.0} + fixed {:.0}",
+            mib(self.total()),
+            mib(self.domains),
+            mib(self.pairs),
+            mib(self.pending),
+            mib(self.non_dns),
+            mib(self.tcp),
+            mib(self.channels),
+            mib(self.fixed)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_with_each_cap() {
+        let cfg = Config::default();
+        let base = MemoryBudget::of(&cfg, 2, 2);
+        let mut more = cfg.clone();
+        more.state.max_domains *= 2;
+        more.state.max_client_domains *= 2;
+        more.tcp.max_buffered_bytes *= 2;
+        let b = MemoryBudget::of(&more, 2, 2);
+        assert_eq!(b.domains, 2 * base.domains);
+        assert_eq!(b.pairs, 2 * base.pairs);
+        assert!(b.tcp > base.tcp);
+        assert!(MemoryBudget::of(&cfg, 4, 2).total() > base.total());
+        // A domain at k = 64 costs under 3 KiB even in the worst case (docs/design.md).
+        let d = MemoryBudget::domain_entry(64);
+        eprintln!(
+            "entries: domain {d} B, pair {} B, pending {} B",
+            MemoryBudget::pair_entry(),
+            MemoryBudget::pending_entry()
+        );
+        assert!((2048..3072).contains(&d), "{d}");
+        assert!(base.render().contains("memory budget"));
+    }
+}
