@@ -14,6 +14,7 @@ pub mod domain;
 pub mod eval;
 pub mod features;
 pub mod flow;
+pub mod fuzzing;
 pub mod hash;
 pub mod live;
 pub mod metrics;

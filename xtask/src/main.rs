@@ -9,6 +9,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod fuzz;
+
 const HELP: &str = "\
 cargo xtask <command>
 
@@ -17,6 +19,9 @@ cargo xtask <command>
   setup    install what is missing (Debian packages, rustup components, bpf-linker); idempotent
   pcaps    regenerate pcaps/ with the real tools (iodine, dns2tcp, unbound, nsd) in network namespaces (root)
   bench    run the criterion benchmarks (numbers for docs/performance.md)
+  fuzz [SECS]
+           build the cargo-fuzz targets (fuzz/) and run each for SECS seconds (default 30); crashes
+           are saved under fuzz/regressions/ and replayed by the test suite
   eval     replay every labelled capture (pcaps/, pcaps/eval/, ../shared/datasets/) through dnsentry
            and the deployed-rule baselines; writes the results into docs/detection.md
 ";
@@ -42,6 +47,11 @@ fn setup() -> Result<()> {
     // Debian packages (scripts/setup.sh), then the eBPF toolchain live capture builds with: the
     // nightly's rust-src and bpf-linker (scripts/setup-ebpf.sh runs setup.sh first).
     run(Command::new("bash").arg(root().join("scripts/setup-ebpf.sh")))?;
+    // cargo-fuzz (pinned) for the fuzz targets; it drives the nightly that setup-ebpf.sh installed.
+    let have_fuzz = Command::new("cargo-fuzz").arg("--version").output();
+    if !have_fuzz.is_ok_and(|o| o.status.success()) {
+        run(cargo().args(["install", "cargo-fuzz", "--version", "0.13.2", "--locked"]))?;
+    }
     // rustfmt and clippy come with the default rustup profile, but not with every install.
     let have = Command::new("rustup").args(["component", "list", "--installed"]).output();
     if let Ok(out) = have {
@@ -110,7 +120,14 @@ fn test() -> Result<()> {
     setup()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    let (passed, failed, ok) = cargo_test(&["--release", "--workspace", "--no-fail-fast"])?;
+    let (mut passed, mut failed, ok) = cargo_test(&["--release", "--workspace", "--no-fail-fast"])?;
+    // Each fuzz target for a bounded time (DNSENTRY_FUZZ_SECS, default 30); each counts as a test.
+    let secs = std::env::var("DNSENTRY_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    if secs > 0 {
+        let (p, f) = fuzz::run(&root(), secs)?;
+        passed += p;
+        failed += f;
+    }
     // One closing line for the whole suite, whatever order the test binaries ran in.
     println!("total: {passed} passed, {failed} failed");
     if !ok || failed > 0 {
@@ -153,6 +170,17 @@ fn main() -> Result<()> {
         "pcaps" => pcaps(),
         "bench" => bench(),
         "eval" => eval(),
+        "fuzz" => {
+            setup()?;
+            let secs =
+                std::env::args().nth(2).map(|s| s.parse()).transpose().context("SECS must be a number")?;
+            let (p, f) = fuzz::run(&root(), secs.unwrap_or(30))?;
+            println!("fuzz: {p} passed, {f} failed");
+            if f > 0 {
+                bail!("{f} fuzz targets found crashes");
+            }
+            Ok(())
+        }
         "" | "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

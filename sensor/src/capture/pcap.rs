@@ -52,10 +52,21 @@ struct Interface {
 pub fn read_file(
     path: &Path,
     progress: Arc<AtomicU64>,
-    mut on_frame: impl FnMut(Frame<'_>),
+    on_frame: impl FnMut(Frame<'_>),
 ) -> Result<u64, CaptureError> {
     let file = File::open(path).map_err(|source| CaptureError::Open { path: path.into(), source })?;
-    let mut buffered = BufReader::with_capacity(1 << 16, Counting { inner: file, read: progress });
+    read_from(path, file, progress, on_frame)
+}
+
+/// [`read_file`] on any byte source (`path` only names it in errors): pcap or pcapng, plain or
+/// gzip.
+pub fn read_from<R: Read + Send + 'static>(
+    path: &Path,
+    input: R,
+    progress: Arc<AtomicU64>,
+    mut on_frame: impl FnMut(Frame<'_>),
+) -> Result<u64, CaptureError> {
+    let mut buffered = BufReader::with_capacity(1 << 16, Counting { inner: input, read: progress });
     let head = buffered.fill_buf().map_err(|source| CaptureError::Open { path: path.into(), source })?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let source: Box<dyn Read + Send> =

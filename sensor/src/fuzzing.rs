@@ -1,0 +1,146 @@
+//! The bodies of the fuzz targets (`fuzz/`), here so that the libFuzzer targets and the regression
+//! test (`tests/fuzz_regressions.rs`, which replays every saved input on stable Rust) run the same
+//! code and the same checks. Each function takes arbitrary bytes and panics only on a bug.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::config::Config;
+use crate::decode::{LinkType, TcpMeta};
+use crate::detect::allowlist::Allowlist;
+use crate::dns::name::NameBuf;
+use crate::dns::view::{Message, Section};
+use crate::flow::{FlowKey, IpAddr16};
+use crate::state::budget::MemoryBudget;
+use crate::tcp::Reassembler;
+use crate::worker::Decoder;
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// The fuzz targets by name, for the regression runner.
+pub const TARGETS: [(&str, Target); 5] = [
+    ("decode", decode),
+    ("dns_view", dns_view),
+    ("tcp_reassembly", tcp_reassembly),
+    ("capture_reader", capture_reader),
+    ("config", config),
+];
+
+const LINKS: [Option<LinkType>; 5] = [
+    Some(LinkType::Ethernet),
+    Some(LinkType::RawIp),
+    Some(LinkType::LinuxSll),
+    Some(LinkType::LinuxSll2),
+    None,
+];
+
+fn decoder() -> &'static Mutex<Decoder> {
+    static D: OnceLock<Mutex<Decoder>> = OnceLock::new();
+    D.get_or_init(|| {
+        let mut cfg = Config::default();
+        // Small caps so table-full and overflow paths are reached quickly.
+        cfg.tcp.max_flows = 8;
+        cfg.tcp.max_buffered_bytes = 4096;
+        let allow = Arc::new(Allowlist::new(true, &["example.org".to_string()]));
+        Mutex::new(Decoder::new(&cfg, allow))
+    })
+}
+
+/// One frame through the whole per-packet path: link layer, IP, UDP/TCP (reassembly state kept
+/// across inputs), the DNS view and the features. The first byte picks the link type.
+pub fn decode(data: &[u8]) {
+    let Some((&sel, frame)) = data.split_first() else { return };
+    let link = LINKS[sel as usize % LINKS.len()];
+    let mut dec = decoder().lock().unwrap_or_else(|p| p.into_inner());
+    let ts = u64::from(sel) * 1_000_000_007;
+    let mut n = 0u32;
+    dec.frame(link, frame, ts, 0, &mut |r| {
+        assert!(r.domain().len() <= r.name().len(), "a domain is a suffix of its name");
+        n += 1;
+    });
+    assert!(n <= 64, "one frame cannot yield {n} messages");
+}
+
+/// The DNS message view: parse, walk every question and record, decode every name (RDATA names
+/// too). Nothing may panic or loop; decoded names are bounded.
+pub fn dns_view(data: &[u8]) {
+    let Ok(m) = Message::parse(data) else { return };
+    let mut name = NameBuf::default();
+    for q in m.questions() {
+        if m.name(q.name_at, &mut name).is_ok() {
+            assert!(name.as_bytes().len() <= 255);
+        }
+    }
+    for s in [Section::Answer, Section::Authority, Section::Additional] {
+        for r in m.records(s) {
+            let _ = m.name(r.name_at, &mut name);
+            assert!(r.rdata_at + r.rdata.len() <= data.len());
+            if matches!(r.rtype, 2 | 5 | 12) {
+                let _ = m.name(r.rdata_at, &mut name);
+            }
+        }
+    }
+    let _ = (m.rcode(), m.first_question(), m.trailing_len());
+}
+
+/// DNS-over-TCP reassembly on arbitrary segment sequences: 4-byte headers (sequence offset, flags
+/// and flow, length) then the payload. Flows and buffered bytes never exceed the caps.
+pub fn tcp_reassembly(data: &[u8]) {
+    const MAX_FLOWS: usize = 4;
+    const MAX_BUFFERED: usize = 2048;
+    let mut r = Reassembler::new(MAX_FLOWS, MAX_BUFFERED, 1);
+    let mut seqs = [1000u32; 8];
+    let mut rest = data;
+    let mut now = 0u64;
+    while rest.len() >= 4 {
+        let (head, tail) = rest.split_at(4);
+        let len = (head[3] as usize).min(tail.len());
+        let (payload, tail) = tail.split_at(len);
+        rest = tail;
+        let f = (head[2] & 7) as usize;
+        let flow = FlowKey {
+            src: IpAddr16::v4([10, 0, 0, f as u8]),
+            dst: IpAddr16::v4([10, 0, 0, 53]),
+            sport: 1000 + f as u16,
+            dport: 53,
+            proto: 6,
+        };
+        // Mostly in order; the offset makes gaps, overlaps and retransmissions.
+        let off = i16::from_be_bytes([head[0], head[1]]) as i32;
+        let seq = if off.unsigned_abs() < 64 { seqs[f].wrapping_add(off as u32) } else { seqs[f] };
+        let meta = TcpMeta { seq, syn: false, fin: head[2] & 0x40 != 0, rst: head[2] & 0x80 != 0 };
+        now += u64::from(head[2] & 0x30) * 100_000_000;
+        r.segment(now, &flow, meta, payload, &mut |m| assert!(m.len() <= data.len()));
+        seqs[f] = seq.wrapping_add(payload.len() as u32);
+        assert!(r.flows() <= MAX_FLOWS, "{} flows", r.flows());
+        assert!(r.buffered() <= MAX_BUFFERED, "{} bytes buffered", r.buffered());
+    }
+}
+
+/// The capture reader (pcap/pcapng, plain or gzip): frames or an error; frames of a plain file
+/// never hold more bytes than the input.
+pub fn capture_reader(data: &[u8]) {
+    let input = std::io::Cursor::new(data.to_vec());
+    let mut bytes = 0usize;
+    let _ =
+        crate::capture::pcap::read_from(Path::new("fuzz.pcap"), input, Arc::new(AtomicU64::new(0)), |f| {
+            bytes += f.data.len();
+        });
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        assert!(bytes <= data.len());
+    }
+}
+
+/// The TOML config parser and validator: a config or an error naming the problem.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Config::parse(text) {
+        Ok(cfg) => {
+            assert!(cfg.validate().is_ok(), "a parsed config validates again");
+            let _ = MemoryBudget::of(&cfg, 2, 2).total();
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
