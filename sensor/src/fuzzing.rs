@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
 use crate::decode::{LinkType, TcpMeta};
@@ -36,31 +36,33 @@ const LINKS: [Option<LinkType>; 5] = [
     None,
 ];
 
-fn decoder() -> &'static Mutex<Decoder> {
-    static D: OnceLock<Mutex<Decoder>> = OnceLock::new();
-    D.get_or_init(|| {
-        let mut cfg = Config::default();
-        // Small caps so table-full and overflow paths are reached quickly.
-        cfg.tcp.max_flows = 8;
-        cfg.tcp.max_buffered_bytes = 4096;
-        let allow = Arc::new(Allowlist::new(true, &["example.org".to_string()]));
-        Mutex::new(Decoder::new(&cfg, allow))
-    })
+fn allowlist() -> Arc<Allowlist> {
+    static A: OnceLock<Arc<Allowlist>> = OnceLock::new();
+    A.get_or_init(|| Arc::new(Allowlist::new(true, &["example.org".to_string()]))).clone()
 }
 
-/// One frame through the whole per-packet path: link layer, IP, UDP/TCP (reassembly state kept
-/// across inputs), the DNS view and the features. The first byte picks the link type.
+/// Frames through the whole per-packet path: link layer, IP, UDP/TCP reassembly, the DNS view and
+/// the features. The input is a sequence of `[link selector][length: u16 BE][frame]` (the last
+/// frame takes what is left), so TCP state builds up across the frames of one input while each
+/// input starts from a fresh decoder (a crash reproduces from its file alone).
 pub fn decode(data: &[u8]) {
-    let Some((&sel, frame)) = data.split_first() else { return };
-    let link = LINKS[sel as usize % LINKS.len()];
-    let mut dec = decoder().lock().unwrap_or_else(|p| p.into_inner());
-    let ts = u64::from(sel) * 1_000_000_007;
-    let mut n = 0u32;
-    dec.frame(link, frame, ts, 0, &mut |r| {
-        assert!(r.domain().len() <= r.name().len(), "a domain is a suffix of its name");
-        n += 1;
-    });
-    assert!(n <= 64, "one frame cannot yield {n} messages");
+    let mut cfg = Config::default();
+    // Small caps so table-full and overflow paths are reached quickly.
+    cfg.tcp.max_flows = 8;
+    cfg.tcp.max_buffered_bytes = 4096;
+    let mut dec = Decoder::new(&cfg, allowlist());
+    let mut rest = data;
+    let mut ts = 1_700_000_000_000_000_000u64;
+    while rest.len() >= 3 {
+        let link = LINKS[rest[0] as usize % LINKS.len()];
+        let len = (u16::from_be_bytes([rest[1], rest[2]]) as usize).min(rest.len() - 3);
+        let frame = &rest[3..3 + len];
+        rest = &rest[3 + len..];
+        ts += u64::from(data.len() as u32 & 0xff) * 10_000_000;
+        dec.frame(link, frame, ts, 0, &mut |r| {
+            assert!(r.domain().len() <= r.name().len() && r.name().len() <= 256);
+        });
+    }
 }
 
 /// The DNS message view: parse, walk every question and record, decode every name (RDATA names

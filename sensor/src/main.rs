@@ -430,6 +430,13 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let mut cfg = live_config(&args)?;
     // Resolved before anything is attached, so a wrong name fails at once.
     let account = dnsentry::privilege::resolve(&cfg.live.user)?;
+    // Signals first: a stop or a reload during set-up must not kill the process mid-attach
+    // (SIGHUP's default action would, and systemd would not restart it).
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let l = cfg.live.clone();
     let default_action = if l.default_action == "drop" { DefaultAction::Drop } else { DefaultAction::Pass };
     let attach: AttachMode = l.attach.parse().map_err(anyhow::Error::msg)?;
@@ -480,19 +487,19 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
 
     // Everything privileged is done: the program is attached, the sockets are bound, the metrics
     // listener and the alarm file are open. The rest runs without root or capabilities.
-    match &account {
-        Some(a) => {
+    match (&account, dnsentry::privilege::bpf_needs_privilege()) {
+        (Some(a), None) => {
             dnsentry::privilege::drop_to(a)?;
             tracing::warn!(user = %a.name, uid = a.uid, "dropped privileges: no capabilities are left");
         }
-        None => tracing::warn!("--user root: keeping root and every capability"),
+        (Some(a), Some(why)) => tracing::error!(
+            user = %a.name,
+            "not dropping privileges: {why}; the XDP counters and own-address map could not be \
+             updated without root. Use Linux >= 6.5 or sysctl kernel.unprivileged_bpf_disabled=0"
+        ),
+        (None, _) => tracing::warn!("--user root: keeping root and every capability"),
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
-    let hup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let reload = dnsentry::reload::ReloadHandle::new(&cfg);
     let prog = Arc::new(std::sync::Mutex::new(prog));
 

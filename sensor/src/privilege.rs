@@ -40,12 +40,18 @@ pub fn lookup(name: &str) -> Result<Option<Account>, PrivilegeError> {
     // SAFETY: passwd is plain data; getpwnam_r writes strings into `buf`, which outlives `pw`'s use.
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut out: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut out) };
-    if rc != 0 {
-        return Err(PrivilegeError::Lookup {
-            user: name.to_string(),
-            source: io::Error::from_raw_os_error(rc),
-        });
+    loop {
+        let rc =
+            unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut out) };
+        match rc {
+            0 => break,
+            // A huge entry (NSS): retry with a larger buffer, up to 1 MiB.
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            _ => {
+                let source = io::Error::from_raw_os_error(rc);
+                return Err(PrivilegeError::Lookup { user: name.to_string(), source });
+            }
+        }
     }
     if out.is_null() {
         return Ok(None);
@@ -91,16 +97,15 @@ pub fn drop_to(a: &Account) -> Result<(), PrivilegeError> {
         check(libc::setresgid(a.gid, a.gid, a.gid), "setresgid", user)?;
         check(libc::setresuid(a.uid, a.uid, a.uid), "setresuid", user)?;
     }
-    let eff = effective_capabilities().map_err(|e| PrivilegeError::Syscall {
-        what: "reading /proc/thread-self/status",
-        user: user.to_string(),
-        source: e,
-    })?;
-    if a.uid != 0 && eff != 0 {
-        return Err(PrivilegeError::StillPrivileged {
+    if a.uid != 0 {
+        let held = capabilities_held().map_err(|e| PrivilegeError::Syscall {
+            what: "reading /proc/self/task/*/status",
             user: user.to_string(),
-            what: format!("CapEff {eff:016x}"),
-        });
+            source: e,
+        })?;
+        if let Some(what) = held {
+            return Err(PrivilegeError::StillPrivileged { user: user.to_string(), what });
+        }
     }
     // SAFETY: a probe; on success we are still root, which is reported as an error.
     if a.uid != 0 && unsafe { libc::setuid(0) } == 0 {
@@ -112,13 +117,44 @@ pub fn drop_to(a: &Account) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
-/// The calling thread's effective capability set (the `CapEff` line of its status).
-pub fn effective_capabilities() -> io::Result<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/status")?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no CapEff line"))
+/// The first thread of this process still holding an effective, permitted or ambient capability,
+/// described; `None` when no thread holds any.
+pub fn capabilities_held() -> io::Result<Option<String>> {
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let path = task?.path().join("status");
+        let Ok(s) = std::fs::read_to_string(&path) else { continue }; // the thread ended
+        for key in ["CapEff:", "CapPrm:", "CapAmb:"] {
+            let v = s
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {key} line")))?;
+            if v != 0 {
+                return Ok(Some(format!("{} {key} {v:016x}", path.display())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Why map access through open fds would still need privileges after the drop, if it would:
+/// before Linux 6.5 every `bpf()` command is refused to unprivileged callers unless
+/// `kernel.unprivileged_bpf_disabled` is 0.
+pub fn bpf_needs_privilege() -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if version >= (6, 5) {
+        return None;
+    }
+    let sysctl = std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled").unwrap_or_default();
+    match sysctl.trim() {
+        "0" => None,
+        v => Some(format!(
+            "kernel {}.{} < 6.5 with kernel.unprivileged_bpf_disabled={v}",
+            version.0, version.1
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +171,15 @@ mod tests {
         assert!(DEFAULT_USERS.contains(&d.name.as_str()));
         assert!(matches!(resolve("no-such-user-dnsentry"), Err(PrivilegeError::NoSuchUser(_))));
         assert!(matches!(resolve("bad\0name"), Err(PrivilegeError::NoSuchUser(_))));
+    }
+
+    #[test]
+    fn capability_scan_reads_every_thread() {
+        // Whatever this test runs as, the scan must succeed; as root it finds capabilities.
+        let held = capabilities_held().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert!(held.is_some());
+        }
     }
 }

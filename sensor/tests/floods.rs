@@ -273,7 +273,12 @@ fn flood_clients() {
         let ip = [10, 100 + (c >> 16) as u8, (c >> 8) as u8, c as u8];
         dns_frame(ip, i as u16, &format!("host{}.org{}.net", r.next() % 50, i % 1000), 1)
     });
-    assert!(run.after("state:", "client-domain").expect("pairs") > 100_000);
+    // Every (client, domain) pair fits under the default cap: nothing is evicted, nothing lost.
+    let pairs = run.after("state:", "client-domain").expect("pairs");
+    let cap = Config::default().state.max_client_domains as u64;
+    assert!((100_000..=cap).contains(&pairs), "{pairs}");
+    assert_eq!(run.after("state:", "/"), Some(0), "domains evicted\n{}", run.summary);
+    assert_eq!(run.after("state:", "evicted"), Some(0), "pairs evicted\n{}", run.summary);
 }
 
 #[test]

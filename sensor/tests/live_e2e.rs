@@ -513,6 +513,9 @@ fn start_sensor_with(
             alarms.to_str().unwrap(),
             "--log",
             "warn",
+            // Explicit, so the uid checked below does not depend on a `dnsentry` user existing.
+            "--user",
+            "nobody",
         ]
         .into_iter()
         .chain(extra.iter().copied())
@@ -532,8 +535,7 @@ fn start_sensor_with(
     (p, mode)
 }
 
-/// Every thread of `pid` runs as `nobody` (the default user on a host without a `dnsentry` user)
-/// with no capability left.
+/// Every thread of `pid` runs as `nobody` (`--user nobody`) with no capability left.
 fn assert_unprivileged(pid: i32) {
     let tasks: Vec<_> = fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().collect();
     assert!(tasks.len() > 3, "expected the capture, shard and metrics threads: {}", tasks.len());

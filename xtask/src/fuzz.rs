@@ -37,7 +37,7 @@ fn cargo_fuzz(root: &Path, sub: &str) -> Command {
 
 /// Frames (pcap link type, bytes) of a classic pcap or a pcapng file; unknown formats give none.
 fn frames(path: &Path) -> Vec<(u32, Vec<u8>)> {
-    let Ok(b) = std::fs::read(path) else { return Vec::new() };
+    let Some(b) = read_capture(path) else { return Vec::new() };
     let mut out = Vec::new();
     let u32_at = |b: &[u8], i: usize, le: bool| -> Option<u32> {
         let s: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
@@ -63,10 +63,17 @@ fn frames(path: &Path) -> Vec<(u32, Vec<u8>)> {
                     break;
                 }
                 match kind {
-                    1 => links.push(
-                        u32::from(b.get(i + 8).copied().unwrap_or(0))
-                            | u32::from(b.get(i + 9).copied().unwrap_or(0)) << 8,
-                    ),
+                    0x0a0d_0d0a => links.clear(),
+                    1 => {
+                        let lt = b.get(i + 8..i + 10).map_or(0, |x| {
+                            if le {
+                                u16::from_le_bytes([x[0], x[1]])
+                            } else {
+                                u16::from_be_bytes([x[0], x[1]])
+                            }
+                        });
+                        links.push(u32::from(lt));
+                    }
                     6 => {
                         let iface = u32_at(&b, i + 8, le).unwrap_or(0) as usize;
                         let cap = u32_at(&b, i + 20, le).unwrap_or(0) as usize;
@@ -82,6 +89,15 @@ fn frames(path: &Path) -> Vec<(u32, Vec<u8>)> {
         _ => {}
     }
     out
+}
+
+/// A capture's bytes, gunzipped (with the system's gzip) when the name ends in `.gz`.
+fn read_capture(path: &Path) -> Option<Vec<u8>> {
+    if path.extension().is_some_and(|e| e == "gz") {
+        let out = Command::new("gzip").arg("-dc").arg(path).output().ok()?;
+        return out.status.success().then_some(out.stdout);
+    }
+    std::fs::read(path).ok()
 }
 
 /// The UDP payload of an Ethernet/IPv4 frame on port 53.
@@ -112,11 +128,10 @@ fn captures(root: &Path) -> Vec<PathBuf> {
         if let Ok(rd) = std::fs::read_dir(&dir) {
             let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
             files.sort();
-            v.extend(
-                files
-                    .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")),
-            );
+            v.extend(files.into_iter().filter(|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                [".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz"].iter().any(|e| name.ends_with(e))
+            }));
         }
     }
     v
@@ -127,8 +142,14 @@ fn seed(root: &Path) -> Result<Vec<(String, usize)>> {
     let base = root.join("target/fuzz-corpus");
     let mut sets: Vec<(&str, Vec<Vec<u8>>)> = TARGETS.iter().map(|t| (*t, Vec::new())).collect();
     let files = captures(root);
+    // Spread the seeds over the files, so every capture contributes.
+    let per_file = (MAX_SEEDS / files.len().max(1)).max(20);
     for path in &files {
+        let (mut frames_taken, mut payloads_taken) = (0, 0);
         for (link, f) in frames(path) {
+            if frames_taken >= per_file && payloads_taken >= per_file {
+                break;
+            }
             let sel = match link {
                 1 => 0u8,
                 101 | 12 | 14 => 1,
@@ -136,14 +157,23 @@ fn seed(root: &Path) -> Result<Vec<(String, usize)>> {
                 276 => 3,
                 _ => 4,
             };
-            let mut d = vec![sel];
+            // The decode target's framing: [link selector][length: u16 BE][frame].
+            let mut d = vec![sel, (f.len() >> 8) as u8, f.len() as u8];
             d.extend_from_slice(&f);
-            sets[0].1.push(d);
-            if let Some(p) = (link == 1).then(|| dns_payload(&f)).flatten() {
+            if frames_taken < per_file {
+                sets[0].1.push(d);
+                frames_taken += 1;
+            }
+            if let Some(p) = (link == 1 && payloads_taken < per_file).then(|| dns_payload(&f)).flatten() {
                 sets[1].1.push(p.to_vec());
+                payloads_taken += 1;
             }
         }
+        // File heads: as stored (gzip included) and decompressed.
         if let Ok(b) = std::fs::read(path) {
+            sets[3].1.push(b[..b.len().min(4096)].to_vec());
+        }
+        if let Some(b) = read_capture(path).filter(|_| path.extension().is_some_and(|e| e == "gz")) {
             sets[3].1.push(b[..b.len().min(4096)].to_vec());
         }
     }

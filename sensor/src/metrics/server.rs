@@ -3,22 +3,23 @@
 //!
 //! Not tiny_http: it has no socket timeouts, and one client that pipelined requests without
 //! reading its answers blocked every later scrape and the shutdown. Here each connection gets a
-//! thread of its own with read and write timeouts, answers one request (`Connection: close`) and
-//! ends; at most [`MAX_CONNECTIONS`] are served at once, the rest are closed at accept. A stuck
-//! client therefore costs one slot for at most the two timeouts, never capture or other scrapes.
+//! thread of its own and a deadline for its request and one for its answer (each [`IO_TIMEOUT`],
+//! however slowly the bytes trickle), answers one request (`Connection: close`) and ends; at most
+//! [`MAX_CONNECTIONS`] are served at once, the rest are closed at accept. A stuck or slow client
+//! therefore costs one slot for at most twice the timeout, never capture or other scrapes.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Telemetry;
 
 /// Connections served at the same time.
 pub const MAX_CONNECTIONS: usize = 8;
-/// How long a client may take to send its request, and to take the answer.
+/// How long a client may take to send its whole request, and to take the whole answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request head read.
 const MAX_HEAD: usize = 8192;
@@ -83,31 +84,55 @@ fn accept_loop(listener: TcpListener, stop: &AtomicBool, telemetry: Arc<Telemetr
             let _ = stream.shutdown(Shutdown::Both);
             continue;
         }
-        active.fetch_add(1, Ordering::Relaxed);
-        let (t, a) = (telemetry.clone(), active.clone());
+        let slot = Slot::take(&active);
+        let t = telemetry.clone();
         let spawned = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+            let _slot = slot; // freed when the thread ends, even by a panic
             let outcome = serve(stream, &t);
             t.metrics_requests[if outcome.is_ok() { SERVED } else { FAILED }].fetch_add(1, Ordering::Relaxed);
-            a.fetch_sub(1, Ordering::Relaxed);
         });
         if spawned.is_err() {
-            active.fetch_sub(1, Ordering::Relaxed);
             telemetry.metrics_requests[FAILED].fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// A connection slot, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>) -> Slot {
+        active.fetch_add(1, Ordering::Relaxed);
+        Slot(active.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Time left until `deadline`, or a timeout error.
+fn left(deadline: Instant) -> std::io::Result<Option<Duration>> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(std::io::ErrorKind::TimedOut.into()),
     }
 }
 
 /// Reads one request head and writes one response.
 fn serve(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let deadline = Instant::now() + IO_TIMEOUT;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
         if head.len() >= MAX_HEAD {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", b"too long\n");
+            respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", b"too long\n", true)?;
+            return Err(std::io::ErrorKind::InvalidData.into());
         }
+        stream.set_read_timeout(left(deadline)?)?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -119,25 +144,44 @@ fn serve(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     if method != b"GET" && method != b"HEAD" {
-        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only\n");
+        respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only\n", true)?;
+        return Err(std::io::ErrorKind::InvalidData.into());
     }
+    let with_body = method == b"GET";
     match path {
         b"/metrics" => {
             let body = super::exporter::render(telemetry);
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
+            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body, with_body)
         }
-        b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n"),
-        _ => respond(&mut stream, "404 Not Found", "text/plain", b"not found: try /metrics or /healthz\n"),
+        b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n", with_body),
+        _ => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            b"not found: try /metrics or /healthz\n",
+            with_body,
+        ),
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
+/// Writes the answer within its own deadline, in pieces so a slow reader cannot stretch it.
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &[u8],
+    with_body: bool,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + IO_TIMEOUT;
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    let body = if with_body { body } else { &[] };
+    for chunk in head.as_bytes().chunks(16 * 1024).chain(body.chunks(16 * 1024)) {
+        stream.set_write_timeout(left(deadline)?)?;
+        stream.write_all(chunk)?;
+    }
     stream.flush()?;
     let _ = stream.shutdown(Shutdown::Write);
     Ok(())
@@ -155,7 +199,6 @@ impl Drop for MetricsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     fn get(addr: SocketAddr, path: &str) -> String {
         // A refused connection (all slots busy) reads as an empty answer.
@@ -175,22 +218,15 @@ mod tests {
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.contains("dnsentry_config_reloads_total"), "{ok}");
         assert!(get(server.addr, "/nope").starts_with("HTTP/1.1 404"));
-        // Clients that pipeline requests and never read, and clients that never send a byte.
-        let mut stuck = Vec::new();
-        for i in 0..3 * MAX_CONNECTIONS {
-            let mut s = TcpStream::connect(server.addr).unwrap();
-            if i < MAX_CONNECTIONS {
-                s.set_nonblocking(true).unwrap();
-                for _ in 0..2000 {
-                    if s.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
-                        break;
-                    }
-                }
-            }
-            stuck.push(s);
-        }
-        // Slots are freed by the timeouts: a normal scrape gets through within them.
+        // Clients that never send a byte take every slot...
+        let silent: Vec<TcpStream> =
+            (0..MAX_CONNECTIONS).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(500));
         let started = Instant::now();
+        // ...so the next connection is closed at accept, and counted.
+        assert_eq!(get(server.addr, "/healthz"), "");
+        assert!(t.metrics_requests[BUSY].load(Ordering::Relaxed) >= 1);
+        // Their deadline frees the slots: a normal scrape gets through after it.
         let mut body = String::new();
         while started.elapsed() < 3 * IO_TIMEOUT {
             body = get(server.addr, "/healthz");
@@ -200,13 +236,48 @@ mod tests {
             std::thread::sleep(Duration::from_millis(200));
         }
         assert!(body.ends_with("ok\n"), "no scrape got through: {body:?}");
-        // The silent clients held every slot until their read timeout: the surplus was refused.
-        assert!(t.metrics_requests[BUSY].load(Ordering::Relaxed) >= MAX_CONNECTIONS as u64);
         assert!(started.elapsed() >= IO_TIMEOUT / 2, "{:?}", started.elapsed());
+        assert!(t.metrics_requests[FAILED].load(Ordering::Relaxed) >= MAX_CONNECTIONS as u64);
+        // A client pipelining requests without reading costs one slot, not the endpoint.
+        let mut piped = TcpStream::connect(server.addr).unwrap();
+        piped.set_nonblocking(true).unwrap();
+        for _ in 0..2000 {
+            if piped.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+                break;
+            }
+        }
+        assert!(get(server.addr, "/metrics").starts_with("HTTP/1.1 200"));
+        let stuck = (silent, piped);
         // Shutdown does not wait for the stuck clients.
         let started = Instant::now();
         drop(server);
         assert!(started.elapsed() < Duration::from_secs(1));
         drop(stuck);
+    }
+
+    #[test]
+    fn a_trickling_client_is_cut_at_the_deadline() {
+        let t = Arc::new(Telemetry::new(1, 1, 5));
+        let server = MetricsServer::start("127.0.0.1:0", t.clone()).unwrap();
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        let started = Instant::now();
+        // One byte every 300 ms never completes a request head; each byte resets no timer.
+        let mut cut = None;
+        for b in b"GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            .iter()
+            .cycle()
+        {
+            if s.write_all(&[*b]).is_err() {
+                cut = Some(started.elapsed());
+                break;
+            }
+            if started.elapsed() > 4 * IO_TIMEOUT {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let cut = cut.expect("the server never closed a client that trickles bytes");
+        assert!(cut >= IO_TIMEOUT && cut < 2 * IO_TIMEOUT, "{cut:?}");
+        assert_eq!(t.metrics_requests[FAILED].load(Ordering::Relaxed), 1);
     }
 }

@@ -58,31 +58,33 @@ impl MemoryBudget {
         size_of::<Record>() + 2 * 64 + TABLE_OVERHEAD
     }
 
-    /// For `cfg` run with `workers` capture workers and `shards` shards.
+    /// For `cfg` run with `workers` capture workers and `shards` shards. Computed in u128 and
+    /// saturated, so absurd caps give `u64::MAX`, not a wrapped number.
     pub fn of(cfg: &Config, workers: usize, shards: usize) -> Self {
-        let (workers, shards) = (workers.max(1) as u64, shards.max(1) as u64);
-        let s = &cfg.state;
-        let t = &cfg.tcp;
-        let p = &cfg.pipeline;
-        let tcp_flow = 64 + TABLE_OVERHEAD;
+        let w = |v: usize| v as u128;
+        let sat = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        let (workers, shards) = (w(workers.max(1)), w(shards.max(1)));
+        let (s, t, p) = (&cfg.state, &cfg.tcp, &cfg.pipeline);
+        let tcp_flow = w(64 + TABLE_OVERHEAD);
         // Replay: per worker `channel_batches` frame batches; per shard `channel_batches * workers`
         // record batches of up to `batch_frames` records.
-        let frames = workers * p.channel_batches as u64 * (p.batch_frames * (FRAME + 64)) as u64;
-        let records =
-            shards * p.channel_batches as u64 * workers * (p.batch_frames * size_of::<Record>()) as u64;
+        let frames = workers * w(p.channel_batches) * w(p.batch_frames) * w(FRAME + 64);
+        let records = shards * w(p.channel_batches) * workers * w(p.batch_frames) * w(size_of::<Record>());
         MemoryBudget {
-            domains: (s.max_domains * Self::domain_entry(s.sketch_k)) as u64,
-            pairs: (s.max_client_domains * Self::pair_entry()) as u64,
-            pending: (s.max_pending_queries * Self::pending_entry()) as u64,
-            non_dns: shards * (NON_DNS_FLOWS * (64 + TABLE_OVERHEAD)) as u64,
-            tcp: workers * (t.max_buffered_bytes as u64 + (t.max_flows * tcp_flow) as u64),
-            channels: frames + records,
+            domains: sat(w(s.max_domains) * w(Self::domain_entry(s.sketch_k))),
+            pairs: sat(w(s.max_client_domains) * w(Self::pair_entry())),
+            pending: sat(w(s.max_pending_queries) * w(Self::pending_entry())),
+            non_dns: sat(shards * w(NON_DNS_FLOWS * (64 + TABLE_OVERHEAD))),
+            tcp: sat(workers * (w(t.max_buffered_bytes) + w(t.max_flows) * tcp_flow)),
+            channels: sat(frames + records),
             fixed: FIXED,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.domains + self.pairs + self.pending + self.non_dns + self.tcp + self.channels + self.fixed
+        [self.domains, self.pairs, self.pending, self.non_dns, self.tcp, self.channels, self.fixed]
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(*b))
     }
 
     /// One line per table, for `check-config`.
@@ -129,5 +131,9 @@ mod tests {
         );
         assert!((2048..3072).contains(&d), "{d}");
         assert!(base.render().contains("memory budget"));
+        // Absurd caps saturate instead of wrapping.
+        let mut huge = cfg.clone();
+        huge.state.max_domains = usize::MAX;
+        assert_eq!(MemoryBudget::of(&huge, 2, 2).total(), u64::MAX);
     }
 }
