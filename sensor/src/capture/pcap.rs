@@ -93,7 +93,14 @@ pub fn read_from<R: Read + Send + 'static>(
     // Legacy pcap: one link type and timestamp precision for the file.
     let mut legacy: Option<(Option<LinkType>, i32, bool)> = None;
     let mut interfaces: Vec<Interface> = Vec::new();
+    // Byte order of the current pcapng section, once its header block is read.
+    let mut section_be: Option<bool> = None;
     loop {
+        if let Some(be) = section_be {
+            if let Some(reason) = invalid_block_length(reader.data(), be) {
+                return Err(CaptureError::Corrupt { path: path.into(), offset, reason, frames, gz });
+            }
+        }
         match reader.next() {
             Ok((used, block)) => {
                 match block {
@@ -110,7 +117,10 @@ pub fn read_from<R: Read + Send + 'static>(
                             frames += 1;
                         }
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => interfaces.clear(),
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        interfaces.clear();
+                        section_be = Some(shb.big_endian());
+                    }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                         let lt = idb.linktype.0;
                         interfaces.push(Interface {
@@ -162,6 +172,41 @@ pub fn read_from<R: Read + Send + 'static>(
                 };
                 return Err(CaptureError::Corrupt { path: path.into(), offset, reason, frames, gz });
             }
+        }
+    }
+}
+
+/// A pcapng block (other than a section header) whose total length is below the 12 bytes every
+/// block has. pcap-parser 0.17 subtracts 12 from it unchecked for some block types (the process
+/// information block): that overflows, a panic with overflow checks on. Found by the
+/// `capture_reader` fuzz target; the input is in fuzz/regressions/capture_reader/.
+fn invalid_block_length(data: &[u8], big_endian: bool) -> Option<String> {
+    let head: [u8; 8] = data.get(..8)?.try_into().ok()?;
+    if head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        return None; // a new section header: its own byte order, checked by the parser
+    }
+    let len = [head[4], head[5], head[6], head[7]];
+    let len = if big_endian { u32::from_be_bytes(len) } else { u32::from_le_bytes(len) };
+    (len < 12).then(|| format!("pcapng block of {len} bytes (every block has at least 12)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_pcapng_block_is_a_clear_error() {
+        // Found by the capture_reader fuzz target: a process information block 4 bytes long.
+        let input = include_bytes!(
+            "../../../fuzz/regressions/capture_reader/crash-pcapng-short-process-information-block"
+        );
+        let r = read_from(Path::new("crash.pcapng"), &input[..], Arc::new(AtomicU64::new(0)), |_| {});
+        match r {
+            Err(CaptureError::Corrupt { reason, offset, .. }) => {
+                assert!(reason.contains("pcapng block of"), "{reason}");
+                assert!(offset > 0, "the section header before it was read");
+            }
+            other => panic!("expected a corrupt-file error, got {other:?}"),
         }
     }
 }
