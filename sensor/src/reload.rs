@@ -98,29 +98,18 @@ impl Follower {
 
 /// The sections that differ between `old` and `new` but only take effect on restart.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if old.capture != new.capture {
-        v.push("capture");
-    }
-    if old.pipeline != new.pipeline {
-        v.push("pipeline");
-    }
-    if old.tcp != new.tcp {
-        v.push("tcp");
-    }
-    if old.state != new.state {
-        v.push("state");
-    }
-    if old.metrics != new.metrics {
-        v.push("metrics");
-    }
-    if old.export != new.export {
-        v.push("export");
-    }
-    if old.live != new.live {
-        v.push("live");
-    }
-    v
+    [
+        ("capture", old.capture != new.capture),
+        ("pipeline", old.pipeline != new.pipeline),
+        ("tcp", old.tcp != new.tcp),
+        ("state", old.state != new.state),
+        ("metrics", old.metrics != new.metrics),
+        ("export", old.export != new.export),
+        ("live", old.live != new.live),
+    ]
+    .into_iter()
+    .filter_map(|(section, changed)| changed.then_some(section))
+    .collect()
 }
 
 #[cfg(test)]
