@@ -41,6 +41,15 @@ fn allowlist() -> Arc<Allowlist> {
     A.get_or_init(|| Arc::new(Allowlist::new(true, &["example.org".to_string()]))).clone()
 }
 
+/// One frame in the [`decode`] target's input format (seeds are built with it).
+pub fn decode_input(link: Option<LinkType>, frame: &[u8]) -> Vec<u8> {
+    let sel = LINKS.iter().position(|l| *l == link).unwrap_or(LINKS.len() - 1) as u8;
+    let len = frame.len().min(u16::MAX as usize);
+    let mut d = vec![sel, (len >> 8) as u8, len as u8];
+    d.extend_from_slice(&frame[..len]);
+    d
+}
+
 /// Frames through the whole per-packet path: link layer, IP, UDP/TCP reassembly, the DNS view and
 /// the features. The input is a sequence of `[link selector][length: u16 BE][frame]` (the last
 /// frame takes what is left), so TCP state builds up across the frames of one input while each
