@@ -54,7 +54,7 @@ fn per_packet(c: &mut Criterion) {
             b.iter(|| {
                 let mut n = 0u64;
                 for (i, (link, ts, data)) in frames.iter().enumerate() {
-                    dec.frame(*link, data, *ts, i as u64, &mut |r| n += black_box(r.name_hash) & 1);
+                    dec.frame(*link, data, *ts, i as u64, &mut |r, _| n += black_box(r.name_hash) & 1);
                 }
                 n
             })

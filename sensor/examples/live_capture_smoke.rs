@@ -66,7 +66,7 @@ fn main() -> Result<()> {
         for (i, s) in socks.iter_mut().enumerate() {
             let n = s.poll(Duration::from_millis(10), |frame| {
                 seq += 1;
-                dec.frame(Some(LinkType::Ethernet), frame, 0, seq, &mut |_r| records += 1);
+                dec.frame(Some(LinkType::Ethernet), frame, 0, seq, &mut |_r, _| records += 1);
             })?;
             per_queue[i] += n as u64;
         }

@@ -11,12 +11,13 @@ use crate::detect::reason::Reason;
 use crate::detect::score::{score, Verdict};
 use crate::detect::Severity;
 use crate::flow::IpAddr16;
+use crate::hash::FastState;
 use crate::metrics::hist::{Hist, SCORE_BOUNDS};
 use crate::output::alarm::{Alarm, WindowCounts};
 use crate::output::netflow::record::ExportRecord;
-use crate::record::Record;
+use crate::record::{domain_of, Record};
 use crate::state::domain::{ClientDomain, DomainState};
-use crate::state::transactions::{Transaction, Transactions, TxStats};
+use crate::state::transactions::{Transactions, TxStats};
 
 const NS: u64 = 1_000_000_000;
 
@@ -92,26 +93,28 @@ struct NonDnsFlow {
 /// Where a shard's results go.
 pub trait ShardSink {
     fn alarm(&mut self, alarm: Alarm);
-    /// Whether transactions are wanted at all (building them costs a little).
-    fn exporting(&self) -> bool;
+    /// A transaction (sent only when the config names collectors).
     fn export(&mut self, record: ExportRecord);
 }
 
 /// One shard's tables.
 pub struct Shard {
-    domains: LruCache<u64, DomainState>,
-    pairs: LruCache<(u64, IpAddr16), ClientDomain>,
+    domains: LruCache<u64, DomainState, FastState>,
+    pairs: LruCache<(u64, IpAddr16), ClientDomain, FastState>,
     cfg: crate::config::DetectConfig,
     short_ns: u64,
     long_ns: u64,
     sketch_k: usize,
     tx: Transactions,
-    /// Reused buffer of the transactions one record completes.
-    tx_buf: Vec<Transaction>,
+    /// Reused buffer of the transactions one record completes, by domain, as export records
+    /// whose verdict is filled in after scoring.
+    tx_buf: Vec<(u64, ExportRecord)>,
+    /// Whether transactions are exported (set at start: the sink says).
+    exporting: bool,
     /// Transactions of domains scoring below this are not exported.
     export_min_score: u32,
     /// Pairs sending non-DNS payloads on DNS ports.
-    non_dns: LruCache<u64, NonDnsFlow>,
+    non_dns: LruCache<u64, NonDnsFlow, FastState>,
     non_dns_min_packets: u64,
     /// Recent low/high alarms by domain hash.
     suspects: HashMap<u64, Suspect>,
@@ -126,9 +129,10 @@ fn cap(total: usize, shards: usize) -> NonZeroUsize {
 
 impl Shard {
     pub fn new(cfg: &Config, shards: usize) -> Self {
+        let exporting = !cfg.export.collectors.is_empty();
         Shard {
-            domains: LruCache::new(cap(cfg.state.max_domains, shards)),
-            pairs: LruCache::new(cap(cfg.state.max_client_domains, shards)),
+            domains: LruCache::with_hasher(cap(cfg.state.max_domains, shards), FastState::default()),
+            pairs: LruCache::with_hasher(cap(cfg.state.max_client_domains, shards), FastState::default()),
             cfg: cfg.detect.clone(),
             short_ns: cfg.state.short_window_secs * NS,
             long_ns: cfg.state.long_window_secs * NS,
@@ -136,10 +140,12 @@ impl Shard {
             tx: Transactions::new(
                 cfg.state.max_pending_queries / shards.max(1),
                 cfg.state.transaction_timeout_secs,
+                exporting,
             ),
             tx_buf: Vec::new(),
+            exporting,
             export_min_score: cfg.export.min_score,
-            non_dns: LruCache::new(cap(16_384, shards)),
+            non_dns: LruCache::with_hasher(cap(16_384, shards), FastState::default()),
             non_dns_min_packets: cfg.detect.non_dns_packets.max(1) as u64,
             suspects: HashMap::new(),
             now_ns: 0,
@@ -158,18 +164,34 @@ impl Shard {
         }
     }
 
-    /// Adds one record; `out` receives the alarms it raises and, when exporting, the transactions
-    /// it completes.
-    pub fn process(&mut self, r: &Record, out: &mut impl ShardSink) {
+    /// Collects the transactions the table hands out, as export records, when exporting.
+    fn collect_into(
+        exporting: bool,
+        done: &mut Vec<(u64, ExportRecord)>,
+    ) -> impl FnMut(crate::state::transactions::Transaction, &[u8]) + '_ {
+        move |t, name| {
+            if !exporting {
+                return;
+            }
+            let key = t.query.as_ref().or(t.response.as_ref()).map(|r| r.domain_hash);
+            if let (Some(key), Some(rec)) = (key, ExportRecord::new(&t, name)) {
+                done.push((key, rec));
+            }
+        }
+    }
+
+    /// Adds one record with its lowercased query name; `out` receives the alarms it raises and,
+    /// when exporting, the transactions it completes.
+    pub fn process(&mut self, r: &Record, name: &[u8], out: &mut impl ShardSink) {
         self.stats.records += 1;
         self.now_ns = self.now_ns.max(r.ts_ns);
         if r.is_non_dns() {
             return self.non_dns(r, out);
         }
         let mut done = std::mem::take(&mut self.tx_buf);
-        self.tx.observe(r, &mut |t| done.push(t));
+        self.tx.observe(r, name, &mut Self::collect_into(self.exporting, &mut done));
         if self.domains.get_mut(&r.domain_hash).is_none() {
-            let mut d = DomainState::new(r.domain(), r.ts_ns, self.sketch_k);
+            let mut d = DomainState::new(domain_of(r, name), r.ts_ns, self.sketch_k);
             d.baselined = !self.cfg.learned.is_empty() && self.cfg.learned.contains(&*d.name);
             if let Some((k, _)) = self.domains.push(r.domain_hash, d) {
                 if k != r.domain_hash {
@@ -190,20 +212,22 @@ impl Shard {
             cd.clone()
         });
         if let Some(d) = self.domains.get_mut(&r.domain_hash) {
-            d.update(r, self.short_ns, self.long_ns);
+            d.update(r, name, self.short_ns, self.long_ns);
             let verdict = score(d, cd.as_ref().filter(|_| !r.is_response()), &self.cfg);
             d.last_score = verdict.score;
             d.last_reasons = verdict.reasons;
             self.alarm(r, &verdict, out);
         }
         // Export after scoring, so a transaction carries its domain's latest verdict.
-        if out.exporting() {
-            for t in done.drain(..) {
-                self.export(&t, out);
-            }
-        }
-        done.clear();
+        self.export_all(&mut done, out);
         self.tx_buf = done;
+    }
+
+    /// Exports the collected transactions with their domains' verdicts; empties `done`.
+    fn export_all(&self, done: &mut Vec<(u64, ExportRecord)>, out: &mut impl ShardSink) {
+        for (key, rec) in done.drain(..) {
+            self.export(key, rec, out);
+        }
     }
 
     /// A payload on a DNS port that is not DNS: alarm once a flow pair has sent enough of them.
@@ -281,8 +305,7 @@ impl Shard {
         out.alarm(alarm);
     }
 
-    fn export(&self, t: &Transaction, out: &mut impl ShardSink) {
-        let Some(key) = t.query.as_ref().or(t.response.as_ref()).map(|r| r.domain_hash) else { return };
+    fn export(&self, key: u64, mut rec: ExportRecord, out: &mut impl ShardSink) {
         let window = self.cfg.suppression_secs * NS;
         let (score, reasons, alarmed) = self.domains.peek(&key).map_or((0, 0, false), |d| {
             let alarmed = d.last_alarm_ns[Severity::Low as usize..]
@@ -294,34 +317,24 @@ impl Shard {
         if score < self.export_min_score {
             return;
         }
-        if let Some(rec) = ExportRecord::new(t, score, reasons, alarmed) {
-            out.export(rec);
-        }
+        rec.set_verdict(score, reasons, alarmed);
+        out.export(rec);
     }
 
     /// No record for a while (live capture): let time pass so unanswered queries expire.
     pub fn idle(&mut self, now_ns: u64, out: &mut impl ShardSink) {
         self.now_ns = self.now_ns.max(now_ns);
         let mut done = std::mem::take(&mut self.tx_buf);
-        self.tx.sweep(self.now_ns, &mut |t| done.push(t));
-        if out.exporting() {
-            for t in done.drain(..) {
-                self.export(&t, out);
-            }
-        }
-        done.clear();
+        self.tx.sweep(self.now_ns, &mut Self::collect_into(self.exporting, &mut done));
+        self.export_all(&mut done, out);
         self.tx_buf = done;
     }
 
     /// End of input: every pending query becomes an unanswered transaction.
     pub fn finish(&mut self, out: &mut impl ShardSink) {
         let mut done = Vec::new();
-        self.tx.flush(&mut |t| done.push(t));
-        if out.exporting() {
-            for t in &done {
-                self.export(t, out);
-            }
-        }
+        self.tx.flush(&mut Self::collect_into(self.exporting, &mut done));
+        self.export_all(&mut done, out);
     }
 
     fn suspect_active(&self, s: &Suspect) -> bool {

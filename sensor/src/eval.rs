@@ -116,7 +116,7 @@ fn records(path: &Path, cfg: &Config) -> Vec<Msg> {
     let mut out = Vec::new();
     let mut seq = 0;
     let _ = crate::capture::pcap::read_file(path, Arc::new(AtomicU64::new(0)), |f| {
-        dec.frame(f.link, f.data, f.ts_ns, seq, &mut |r| {
+        dec.frame(f.link, f.data, f.ts_ns, seq, &mut |r, name| {
             if r.is_non_dns() {
                 return;
             }
@@ -126,7 +126,7 @@ fn records(path: &Path, cfg: &Config) -> Vec<Msg> {
             out.push(Msg {
                 ts: r.ts_ns,
                 client,
-                domain: String::from_utf8_lossy(r.domain()).into_owned(),
+                domain: String::from_utf8_lossy(crate::record::domain_of(&r, name)).into_owned(),
                 name_hash: r.name_hash,
                 sub_len: r.lex.sub_len,
                 qtype: r.qtype,

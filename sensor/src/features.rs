@@ -78,17 +78,23 @@ pub fn charset(label: &[u8]) -> Charset {
 pub fn entropy(s: &[u8]) -> f32 {
     let mut counts = [0u16; 256];
     let mut n = 0u32;
+    // Only the span of byte values present is summed (in byte order, so the result is the same as
+    // over all 256): names use a few dozen values.
+    let (mut lo, mut hi) = (u8::MAX, 0u8);
     for &c in s {
         if c != b'.' {
-            counts[c.to_ascii_lowercase() as usize] += 1;
+            let c = c.to_ascii_lowercase();
+            counts[c as usize] += 1;
             n += 1;
+            lo = lo.min(c);
+            hi = hi.max(c);
         }
     }
     if n == 0 {
         return 0.0;
     }
     let n = n as f32;
-    counts
+    counts[lo as usize..=hi as usize]
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
@@ -124,8 +130,39 @@ pub struct Context<'a> {
     pub allowlist: &'a Allowlist,
 }
 
+/// Buffers the extractor fills for each message, kept by the worker so they are not cleared for
+/// every message (a name buffer is ~400 bytes).
+pub struct Scratch {
+    name: NameBuf,
+    /// The lowercased query name of the last message (its length is returned by [`extract`]).
+    pub lower: [u8; NAME_TAIL],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch { name: NameBuf::new(), lower: [0; NAME_TAIL] }
+    }
+}
+
+/// Calls `f` with the labels of the dotted `sub` (none when empty), at most `N` of them.
+fn with_labels<const N: usize, T>(sub: &[u8], f: impl FnOnce(&[&[u8]]) -> T) -> T {
+    let mut labels: [&[u8]; N] = [&[]; N];
+    let mut n = 0;
+    if !sub.is_empty() {
+        for l in sub.split(|&c| c == b'.') {
+            if n < N {
+                labels[n] = l;
+                n += 1;
+            }
+        }
+    }
+    f(&labels[..n])
+}
+
 /// Builds the record of one message. `flow` is the packet's flow; the client is its source for
-/// a query and its destination for a response.
+/// a query and its destination for a response. Also returns the length of the lowercased query
+/// name left in `scratch.lower` (the caller puts it in the record's batch).
+#[allow(clippy::too_many_arguments)]
 pub fn extract(
     msg: &Message,
     flow: &FlowKey,
@@ -134,13 +171,15 @@ pub fn extract(
     ts_ns: u64,
     seq: u64,
     ctx: &Context,
-) -> Result<Record, NoRecord> {
+    scratch: &mut Scratch,
+) -> Result<(Record, usize), NoRecord> {
     let q = msg.first_question().ok_or(NoRecord::NoQuestion)?;
-    let mut name = NameBuf::new();
+    let Scratch { name, lower: lower_buf } = scratch;
     // parse() validated structure but not pointer chains; a bad chain is no question at all.
-    msg.name(q.name_at, &mut name).map_err(|_| NoRecord::NoQuestion)?;
-    let mut lower_buf = [0u8; 256];
+    msg.name(q.name_at, name).map_err(|_| NoRecord::NoQuestion)?;
+    let name: &NameBuf = name;
     let raw = name.as_bytes();
+    let raw = &raw[..raw.len().min(NAME_TAIL)];
     let lower = &mut lower_buf[..raw.len()];
     for (d, s) in lower.iter_mut().zip(raw) {
         *d = s.to_ascii_lowercase();
@@ -169,21 +208,23 @@ pub fn extract(
         }
     }
 
-    // Subdomain labels for fingerprints, without allocating.
+    // Subdomain labels for fingerprints, without allocating: most names have a few, so a short
+    // array is filled unless there are more.
     let sub_len = lower.len().saturating_sub(domain_len + 1);
-    let mut labels: [&[u8]; 128] = [&[]; 128];
-    let mut n = 0;
-    if sub_len > 0 {
-        for l in lower[..sub_len].split(|&c| c == b'.') {
-            if n < labels.len() {
-                labels[n] = l;
-                n += 1;
-            }
-        }
-    }
-    let shape =
-        MessageShape { sub_labels: &labels[..n], qtype: q.qtype, is_response: response, first_answer };
-    let fp = fingerprint::match_session(&shape);
+    let sub = &lower[..sub_len];
+    let match_labels = |labels: &[&[u8]]| {
+        fingerprint::match_session(&MessageShape {
+            sub_labels: labels,
+            qtype: q.qtype,
+            is_response: response,
+            first_answer,
+        })
+    };
+    let fp = if sub.iter().filter(|&&c| c == b'.').count() < 8 {
+        with_labels::<8, _>(sub, match_labels)
+    } else {
+        with_labels::<128, _>(sub, match_labels)
+    };
     let first_label = lower.split(|&c| c == b'.').next().unwrap_or_default();
     let family = ctx.allowlist.classify(lower, first_label, q.qtype).map_or(0, |f| f as u8);
 
@@ -200,14 +241,13 @@ pub fn extract(
     if msg.edns.is_some() {
         flags |= flag::EDNS;
     }
-    let keep = lower.len().min(NAME_TAIL);
-    if keep < lower.len() {
+    // name_len is a u8: a (non-legal) 256-byte name loses its first byte.
+    if lower.len() > u8::MAX as usize {
         flags |= flag::NAME_TRUNCATED;
     }
-    let mut tail = [0u8; NAME_TAIL];
-    tail[..keep].copy_from_slice(&lower[lower.len() - keep..]);
+    let keep = lower.len().min(u8::MAX as usize);
 
-    Ok(Record {
+    let rec = Record {
         seq,
         ts_ns,
         client,
@@ -226,14 +266,15 @@ pub fn extract(
         ttl,
         domain_hash: hash_bytes(&lower[lower.len() - domain_len..]),
         name_hash: hash_bytes(lower),
-        lex: lexical(&name, lower, domain_len),
+        lex: lexical(name, lower, domain_len),
         tool: fp.map_or(0, |m| m.tool as u8),
         tool_session: fp.map_or(0, |m| m.session),
         family,
         domain_len: domain_len.min(keep) as u8,
         name_len: keep as u8,
-        name: tail,
-    })
+        name_at: 0,
+    };
+    Ok((rec, lower.len()))
 }
 
 #[cfg(test)]

@@ -68,8 +68,8 @@ pub fn decode(data: &[u8]) {
         let frame = &rest[3..3 + len];
         rest = &rest[3 + len..];
         ts += u64::from(data.len() as u32 & 0xff) * 10_000_000;
-        dec.frame(link, frame, ts, 0, &mut |r| {
-            assert!(r.domain().len() <= r.name().len() && r.name().len() <= 256);
+        dec.frame(link, frame, ts, 0, &mut |r, name| {
+            assert!(r.domain_len as usize <= name.len() && name.len() <= 256);
         });
     }
 }

@@ -1,6 +1,8 @@
 //! The live pipeline: one worker per capture queue feeding the same decode stage and domain
-//! shards as replay. Unlike replay it never waits: a full channel is a counted drop, so the RX
-//! rings keep moving whatever the shards do.
+//! shards as replay. A shard that falls behind holds back the workers that feed it, so their RX
+//! rings fill and the kernel drops (and counts) frames there: under overload frames are lost at
+//! the earliest point, before any work was spent on them, never as parsed records. Only at
+//! shutdown is a batch a shard can no longer take dropped (and counted).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use crate::aggregate::{Shard, ShardSink, ShardStats};
 use crate::config::Config;
@@ -17,7 +19,7 @@ use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
-use crate::record::Record;
+use crate::record::Batch;
 use crate::reload::{Follower, ReloadHandle};
 use crate::worker::{Decoder, WorkerStats};
 
@@ -68,7 +70,7 @@ pub struct LiveReport {
     pub elapsed: Duration,
     pub worker_count: usize,
     pub shard_count: usize,
-    /// Records dropped because a shard channel was full.
+    /// Records a shard could no longer take at shutdown (under load the rings drop instead).
     pub shard_drops: u64,
 }
 
@@ -100,9 +102,6 @@ impl ShardSink for Sink<'_> {
             self.telemetry.count_drop(2, 1);
         }
     }
-    fn exporting(&self) -> bool {
-        self.export.is_some()
-    }
     fn export(&mut self, record: ExportRecord) {
         if let Some(q) = self.export {
             q.send(record);
@@ -111,6 +110,8 @@ impl ShardSink for Sink<'_> {
 }
 
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// How long a worker waits on a full shard before looking at the stop flag again.
+const SEND_WAIT: Duration = Duration::from_millis(50);
 
 /// Publishes a socket's counters in the live section of the telemetry.
 fn publish_queue(telemetry: &Telemetry, index: usize, source: &dyn FrameSource) {
@@ -130,7 +131,7 @@ fn run_worker(
     cfg: &Config,
     mut reload: Follower,
     mut source: Box<dyn FrameSource>,
-    shards: Vec<Sender<Vec<Record>>>,
+    shards: Vec<Sender<Batch>>,
     telemetry: Arc<Telemetry>,
     stop: Arc<AtomicBool>,
     core: Option<usize>,
@@ -140,7 +141,7 @@ fn run_worker(
     }
     let mut dec = Decoder::new(cfg, reload.current().allowlist.clone());
     let n = shards.len();
-    let mut outs: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
+    let mut outs: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut seq = (index as u64) << 48;
     let mut drops = 0u64;
     let mut published = Instant::now();
@@ -151,8 +152,8 @@ fn run_worker(
         let ts = now_ns();
         let started = Instant::now();
         let got = source.poll(Duration::from_millis(100), &mut |frame| {
-            dec.frame(Some(LinkType::Ethernet), frame, ts, seq, &mut |r| {
-                outs[(r.domain_hash % n as u64) as usize].push(r)
+            dec.frame(Some(LinkType::Ethernet), frame, ts, seq, &mut |r, name| {
+                outs[(r.domain_hash % n as u64) as usize].push(r, name)
             });
             seq += 1;
         });
@@ -168,12 +169,16 @@ fn run_worker(
             if recs.is_empty() {
                 continue;
             }
-            let batch = std::mem::replace(recs, Vec::with_capacity(64));
-            match tx.try_send(batch) {
-                Ok(()) => {}
-                Err(TrySendError::Full(b)) | Err(TrySendError::Disconnected(b)) => {
-                    drops += b.len() as u64;
-                    telemetry.count_drop(1, b.len() as u64);
+            let mut batch = std::mem::replace(recs, Batch::with_capacity(64));
+            loop {
+                match tx.send_timeout(batch, SEND_WAIT) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(b)) if !stop.load(Ordering::Relaxed) => batch = b,
+                    Err(SendTimeoutError::Timeout(b)) | Err(SendTimeoutError::Disconnected(b)) => {
+                        drops += b.len() as u64;
+                        telemetry.count_drop(1, b.len() as u64);
+                        break;
+                    }
                 }
             }
         }
@@ -193,7 +198,7 @@ fn run_shard(
     index: usize,
     cfg: &Config,
     shard_count: usize,
-    rx: Receiver<Vec<Record>>,
+    rx: Receiver<Batch>,
     alarms: Sender<Alarm>,
     export: Option<ExportQueue>,
     telemetry: Arc<Telemetry>,
@@ -209,8 +214,8 @@ fn run_shard(
         }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(batch) => {
-                for r in &batch {
-                    shard.process(r, &mut sink);
+                for (r, name) in batch.iter() {
+                    shard.process(r, name, &mut sink);
                 }
             }
             Err(RecvTimeoutError::Timeout) => shard.idle(now_ns(), &mut sink),
@@ -253,7 +258,7 @@ pub fn run(
         let mut shard_txs = Vec::new();
         let mut shard_threads = Vec::new();
         for i in 0..shard_count {
-            let (tx, rx) = bounded::<Vec<Record>>(cap);
+            let (tx, rx) = bounded::<Batch>(cap);
             shard_txs.push(tx);
             let (alarm_tx, export, t) = (alarm_tx.clone(), opts.export.clone(), opts.telemetry.clone());
             let f = reload.follower();

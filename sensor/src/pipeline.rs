@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::aggregate::{Shard, ShardSink, ShardStats};
-use crate::capture::pcap::{read_file, CaptureError};
+use memmap2::Mmap;
+
+use crate::capture::pcap::{CaptureError, CaptureFile};
+use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::detect::allowlist::Allowlist;
@@ -25,14 +28,50 @@ use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
-use crate::record::Record;
+use crate::record::{Batch, Record};
 use crate::worker::{Decoder, WorkerStats};
 
-/// Frames of one epoch for one worker, copied out of the file buffer.
+/// Frames of one epoch for one worker: slices of the mapped capture file, or (gzip) copies.
 struct FrameBatch {
     epoch: u64,
+    /// The mapped file the frames are in, if it is one (an epoch never spans two files).
+    map: Option<Arc<Mmap>>,
+    /// Copied frames (when not mapped).
     data: Vec<u8>,
     frames: Vec<FrameMeta>,
+}
+
+impl FrameBatch {
+    fn new(epoch: u64, map: Option<Arc<Mmap>>) -> Self {
+        let data = if map.is_some() { Vec::new() } else { Vec::with_capacity(1 << 16) };
+        FrameBatch { epoch, map, data, frames: Vec::new() }
+    }
+
+    /// Adds a frame: its place in the map when it is a slice of it, else a copy.
+    fn push(&mut self, seq: u64, f: &Frame<'_>) {
+        let (in_map, start) = match self.map.as_deref().and_then(|m| offset_in(m, f.data)) {
+            Some(at) => (true, at),
+            None => {
+                self.data.extend_from_slice(f.data);
+                (false, self.data.len() - f.data.len())
+            }
+        };
+        self.frames.push(FrameMeta { seq, ts_ns: f.ts_ns, link: f.link, in_map, start, len: f.data.len() });
+    }
+
+    fn frame(&self, f: &FrameMeta) -> &[u8] {
+        let bytes = match (&self.map, f.in_map) {
+            (Some(m), true) => &m[..],
+            _ => &self.data[..],
+        };
+        bytes.get(f.start..f.start + f.len).unwrap_or_default()
+    }
+}
+
+/// Where `part` starts within `whole`, if it is a slice of it.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
 }
 
 #[derive(Clone, Copy)]
@@ -40,6 +79,8 @@ struct FrameMeta {
     seq: u64,
     ts_ns: u64,
     link: Option<LinkType>,
+    /// In the batch's map (else in its copied data).
+    in_map: bool,
     start: usize,
     len: usize,
 }
@@ -47,7 +88,7 @@ struct FrameMeta {
 /// Records of one epoch from one worker for one shard.
 struct ShardBatch {
     epoch: u64,
-    records: Vec<Record>,
+    batch: Batch,
 }
 
 /// How to replay.
@@ -72,9 +113,6 @@ struct Sink<'a> {
 impl ShardSink for Sink<'_> {
     fn alarm(&mut self, alarm: Alarm) {
         let _ = self.alarms.send(alarm);
-    }
-    fn exporting(&self) -> bool {
-        self.export.is_some()
     }
     fn export(&mut self, record: ExportRecord) {
         if let Some(q) = self.export {
@@ -106,11 +144,12 @@ fn run_worker(
     let n = shards.len();
     for batch in rx {
         let started = Instant::now();
-        let mut outs: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
+        let mut outs: Vec<Batch> =
+            (0..n).map(|_| Batch::with_capacity(batch.frames.len() / n + 16)).collect();
         for f in &batch.frames {
-            let data = &batch.data[f.start..f.start + f.len];
-            dec.frame(f.link, data, f.ts_ns, f.seq, &mut |r| {
-                outs[(r.domain_hash % n as u64) as usize].push(r)
+            let data = batch.frame(f);
+            dec.frame(f.link, data, f.ts_ns, f.seq, &mut |r, name| {
+                outs[(r.domain_hash % n as u64) as usize].push(r, name)
             });
         }
         dec.stats.busy_ns += started.elapsed().as_nanos() as u64;
@@ -118,9 +157,9 @@ fn run_worker(
         if let Some((i, t)) = &telemetry {
             t.publish_worker(*i, &dec.stats);
         }
-        for (tx, records) in shards.iter().zip(outs) {
+        for (tx, out) in shards.iter().zip(outs) {
             // A closed shard only happens when it panicked; the join reports that.
-            let _ = tx.send(ShardBatch { epoch: batch.epoch, records });
+            let _ = tx.send(ShardBatch { epoch: batch.epoch, batch: out });
         }
     }
     dec.stats
@@ -136,19 +175,18 @@ fn run_shard(
     telemetry: Option<(usize, Arc<Telemetry>)>,
 ) -> ShardStats {
     let mut shard = Shard::new(cfg, shard_count);
-    let mut pending: BTreeMap<u64, (usize, Vec<Record>)> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, (usize, Vec<Batch>)> = BTreeMap::new();
     let mut next = 0u64;
     let mut sink = Sink { alarms: &alarms, export: export.as_ref() };
-    let apply = |shard: &mut Shard, sink: &mut Sink, mut recs: Vec<Record>| {
-        recs.sort_unstable_by_key(|r| r.seq);
-        for r in &recs {
-            shard.process(r, sink);
-        }
+    let apply = |shard: &mut Shard, sink: &mut Sink, parts: Vec<Batch>| {
+        merge_in_order(&parts, |r, name| shard.process(r, name, sink));
     };
     for b in rx {
         let e = pending.entry(b.epoch).or_insert_with(|| (0, Vec::new()));
         e.0 += 1;
-        e.1.extend(b.records);
+        if !b.batch.is_empty() {
+            e.1.push(b.batch);
+        }
         let mut applied = false;
         while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
             if let Some((_, recs)) = pending.remove(&next) {
@@ -171,6 +209,29 @@ fn run_shard(
         t.publish_shard(*i, snap.clone());
     }
     snap.stats
+}
+
+/// Calls `f` for the records of `parts` in capture order. Each part (one worker's) is in capture
+/// order already, and a frame's records are all in one part: a k-way merge, no sort.
+fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8])) {
+    if let [only] = parts {
+        return only.iter().for_each(|(r, name)| f(r, name));
+    }
+    let mut at = vec![0usize; parts.len()];
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, p) in parts.iter().enumerate() {
+            if let Some(r) = p.records.get(at[i]) {
+                if best.is_none_or(|(_, seq)| r.seq < seq) {
+                    best = Some((i, r.seq));
+                }
+            }
+        }
+        let Some((i, _)) = best else { return };
+        let r = &parts[i].records[at[i]];
+        f(r, parts[i].name(r));
+        at[i] += 1;
+    }
 }
 
 /// Light flow hash for spreading frames over workers (symmetric, like RSS).
@@ -235,13 +296,11 @@ pub fn replay(
         drop(shard_txs);
 
         // The reader: this thread.
-        let new_batches = |epoch| -> Vec<FrameBatch> {
-            (0..workers)
-                .map(|_| FrameBatch { epoch, data: Vec::with_capacity(1 << 16), frames: Vec::new() })
-                .collect()
+        let new_batches = |epoch, map: &Option<Arc<Mmap>>| -> Vec<FrameBatch> {
+            (0..workers).map(|_| FrameBatch::new(epoch, map.clone())).collect()
         };
         let mut epoch = 0u64;
-        let mut batches = new_batches(epoch);
+        let mut batches = new_batches(epoch, &None);
         let mut in_epoch = 0usize;
         let mut seq = 0u64;
         let flush = |batches: Vec<FrameBatch>| {
@@ -250,9 +309,26 @@ pub fn replay(
             }
         };
         for path in files {
+            let file = match CaptureFile::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    report.file_errors.push(e);
+                    continue;
+                }
+            };
+            // An epoch's frames come from one file, so a batch needs one map at most.
+            let map = file.mapped().cloned();
+            if in_epoch > 0 {
+                epoch += 1;
+                in_epoch = 0;
+                flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
+            } else {
+                batches = new_batches(epoch, &map);
+            }
             // Pacing: each file's first frame anchors capture time to wall time.
             let mut anchor: Option<(u64, Instant)> = None;
-            let result = read_file(path, opts.progress.clone(), |f| {
+            let result = file.read(opts.progress.clone(), |f| {
                 if opts.speed > 0.0 {
                     let (ts0, wall0) = *anchor.get_or_insert((f.ts_ns, Instant::now()));
                     let due = Duration::from_secs_f64(f.ts_ns.saturating_sub(ts0) as f64 / 1e9 / opts.speed);
@@ -262,27 +338,19 @@ pub fn replay(
                         // boundaries do not change results (see the module comment).
                         if in_epoch > 0 {
                             epoch += 1;
-                            flush(std::mem::replace(&mut batches, new_batches(epoch)));
+                            flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
                             in_epoch = 0;
                         }
                         thread::sleep(ahead);
                     }
                 }
                 let w = worker_for(f.link, f.data, workers, &all_ports);
-                let b = &mut batches[w];
-                b.frames.push(FrameMeta {
-                    seq,
-                    ts_ns: f.ts_ns,
-                    link: f.link,
-                    start: b.data.len(),
-                    len: f.data.len(),
-                });
-                b.data.extend_from_slice(f.data);
+                batches[w].push(seq, &f);
                 seq += 1;
                 in_epoch += 1;
                 if in_epoch >= per_epoch {
                     epoch += 1;
-                    flush(std::mem::replace(&mut batches, new_batches(epoch)));
+                    flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
                     in_epoch = 0;
                 }
             });

@@ -1,12 +1,14 @@
 //! The compact per-message record workers hand to the aggregation shards.
 //!
-//! A record never holds the frame: numbers, hashes and the query name in a fixed buffer, so the
-//! channel carries about 340 bytes per DNS message whatever the frame size, with no heap.
+//! A record never holds the frame, nor the name: numbers and hashes (128 bytes), and the offset of
+//! its lowercased query name in the [`Batch`] it travels in. A batch keeps its names back to back
+//! in one buffer, so a channel carries a record plus the name's own length (tens of bytes, not a
+//! 256-byte slot) per DNS message, with no allocation per message once the buffers have grown.
 
 use crate::flow::IpAddr16;
 
-/// Bytes of the (lowercased) query name kept in a record, from the right: room for the longest
-/// legal name (253 characters), so names are never cut.
+/// Longest (lowercased, dotted) query name kept: room for the longest legal name (253
+/// characters), so names from valid messages are never cut.
 pub const NAME_TAIL: usize = 256;
 
 /// Bits of [`Record::flags`].
@@ -124,13 +126,16 @@ pub struct Record {
     pub tool_session: u16,
     /// Benign-transport family the name belongs to (see `detect::allowlist::Family`), 0 for none.
     pub family: u8,
-    /// Length of the registered domain at the end of `name`.
+    /// Length of the registered domain at the end of the name.
     pub domain_len: u8,
-    /// Bytes used in `name`.
+    /// Length of the lowercased query name (its rightmost [`NAME_TAIL`] bytes).
     pub name_len: u8,
-    /// The rightmost [`NAME_TAIL`] bytes of the lowercased query name.
-    pub name: [u8; NAME_TAIL],
+    /// Where the name starts in its batch's name buffer (set by [`Batch::push`]).
+    pub name_at: u32,
 }
+
+// What crosses a channel per message: keep it at two cache lines (docs/design.md).
+const _: () = assert!(std::mem::size_of::<Record>() <= 128);
 
 impl Record {
     /// A record for a payload on a DNS port that is not DNS. `server` is the DNS-port side; the
@@ -176,7 +181,7 @@ impl Record {
             family: 0,
             domain_len: 0,
             name_len: 0,
-            name: [0; NAME_TAIL],
+            name_at: 0,
         }
     }
 
@@ -187,15 +192,85 @@ impl Record {
     pub fn is_response(&self) -> bool {
         self.flags & flag::RESPONSE != 0
     }
+}
 
-    /// The kept (possibly truncated) query name.
-    pub fn name(&self) -> &[u8] {
-        &self.name[..self.name_len as usize]
+/// The registered domain at the end of a record's name.
+pub fn domain_of<'a>(r: &Record, name: &'a [u8]) -> &'a [u8] {
+    &name[name.len().saturating_sub(r.domain_len as usize)..]
+}
+
+/// Records and the names they point to: what a worker hands a shard.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub records: Vec<Record>,
+    names: Vec<u8>,
+}
+
+impl Batch {
+    pub fn with_capacity(records: usize) -> Self {
+        Batch { records: Vec::with_capacity(records), names: Vec::with_capacity(records * 32) }
     }
 
-    /// The registered domain.
-    pub fn domain(&self) -> &[u8] {
-        let n = self.name();
-        &n[n.len() - self.domain_len as usize..]
+    /// Adds a record with its name (at most 255 bytes are kept, from the right; a legal name has
+    /// at most 253).
+    pub fn push(&mut self, mut r: Record, name: &[u8]) {
+        let name = &name[name.len().saturating_sub(u8::MAX as usize)..];
+        r.name_at = self.names.len() as u32;
+        r.name_len = name.len() as u8;
+        self.names.extend_from_slice(name);
+        self.records.push(r);
+    }
+
+    /// The name of a record of this batch (empty for a record of another batch).
+    pub fn name(&self, r: &Record) -> &[u8] {
+        let at = r.name_at as usize;
+        self.names.get(at..at + r.name_len as usize).unwrap_or_default()
+    }
+
+    /// Records with their names, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = (&Record, &[u8])> {
+        self.records.iter().map(|r| (r, self.name(r)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Bytes of names held.
+    pub fn name_bytes(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.names.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_keeps_names_with_their_records() {
+        let mut b = Batch::default();
+        let r = Record::non_dns(IpAddr16::default(), IpAddr16::default(), (1, 53), b"", false, 0, 0);
+        let long = vec![b'a'; 300];
+        b.push(r, b"x.example.com");
+        b.push(r, b"");
+        b.push(r, &long);
+        let names: Vec<&[u8]> = b.iter().map(|(_, n)| n).collect();
+        assert_eq!(names[0], b"x.example.com");
+        assert_eq!(names[1], b"");
+        assert_eq!(names[2].len(), 255, "cut to what name_len can say");
+        assert_eq!(b.name_bytes(), 13 + 255);
+        let mut r2 = r;
+        r2.name_at = 10_000;
+        r2.name_len = 5;
+        assert_eq!(b.name(&r2), b"", "a foreign record gets no name");
     }
 }

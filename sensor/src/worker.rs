@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::decode::{decode, LinkType, PortSet, Skip};
 use crate::detect::allowlist::Allowlist;
 use crate::dns::{DnsError, Message};
-use crate::features::{extract, Context};
+use crate::features::{extract, Context, Scratch};
 use crate::metrics::hist::{Hist, ENTROPY_BOUNDS, QNAME_LEN_BOUNDS, RESPONSE_SIZE_BOUNDS};
 use crate::metrics::labels::{qtype_index, rcode_index, QTYPE_SLOTS, RCODE_SLOTS};
 use crate::record::Record;
@@ -112,6 +112,7 @@ pub struct Decoder {
     ports: PortSet,
     tcp: Reassembler,
     allowlist: Arc<Allowlist>,
+    scratch: Scratch,
     pub stats: WorkerStats,
 }
 
@@ -121,6 +122,7 @@ impl Decoder {
             ports: PortSet::new(&cfg.capture.dns_ports),
             tcp: Reassembler::new(cfg.tcp.max_flows, cfg.tcp.max_buffered_bytes, cfg.tcp.idle_timeout_secs),
             allowlist,
+            scratch: Scratch::default(),
             stats: WorkerStats::default(),
         }
     }
@@ -130,14 +132,15 @@ impl Decoder {
         self.allowlist = allowlist;
     }
 
-    /// Decodes one frame; `out` receives a record per DNS message found.
+    /// Decodes one frame; `out` receives a record and its lowercased query name per DNS message
+    /// found (an empty name for a payload that is not DNS).
     pub fn frame(
         &mut self,
         link: Option<LinkType>,
         data: &[u8],
         ts_ns: u64,
         seq: u64,
-        out: &mut impl FnMut(Record),
+        out: &mut impl FnMut(Record, &[u8]),
     ) {
         self.stats.frames += 1;
         self.stats.bytes += data.len() as u64;
@@ -155,6 +158,7 @@ impl Decoder {
         let vlan = pkt.vlan.unwrap_or(0);
         let ctx = Context { allowlist: &self.allowlist };
         let stats = &mut self.stats;
+        let scratch = &mut self.scratch;
         let flow = pkt.flow;
         let dns_port_is_dst = self.ports.contains(flow.dport);
         let mut message = |bytes: &[u8], tcp: bool| match Message::parse(bytes) {
@@ -167,13 +171,13 @@ impl Decoder {
                 } else {
                     (flow.dst, flow.src, (flow.dport, flow.sport))
                 };
-                out(Record::non_dns(client, server, ports, bytes, tcp, ts_ns, seq));
+                out(Record::non_dns(client, server, ports, bytes, tcp, ts_ns, seq), &[]);
             }
-            Ok(msg) => match extract(&msg, &pkt.flow, tcp, vlan, ts_ns, seq, &ctx) {
+            Ok(msg) => match extract(&msg, &pkt.flow, tcp, vlan, ts_ns, seq, &ctx, scratch) {
                 Err(_) => stats.no_question += 1,
-                Ok(rec) => {
+                Ok((rec, len)) => {
                     stats.count(&rec, tcp);
-                    out(rec);
+                    out(rec, &scratch.lower[..len]);
                 }
             },
         };

@@ -537,7 +537,7 @@ fn run(mode: AttachMode, tag: &str) {
     let mut dec = Decoder::new(&Config::default(), Arc::new(Allowlist::new(true, &[])));
     let mut records = 0;
     for (i, (_, f)) in frames.iter().enumerate() {
-        dec.frame(Some(LinkType::Ethernet), f, 0, i as u64, &mut |_| records += 1);
+        dec.frame(Some(LinkType::Ethernet), f, 0, i as u64, &mut |_, _| records += 1);
     }
     assert_eq!(records, frames.len(), "decoded DNS messages");
 

@@ -46,7 +46,7 @@ fn decoding_udp_dns_messages_does_not_allocate() {
     let mut records = 0u64;
     COUNTING.store(true, Ordering::SeqCst);
     for (i, (link, ts, data)) in frames.iter().enumerate() {
-        decoder.frame(*link, data, *ts, i as u64, &mut |r| records += u64::from(r.lex.qname_len > 0));
+        decoder.frame(*link, data, *ts, i as u64, &mut |r, _| records += u64::from(r.lex.qname_len > 0));
     }
     COUNTING.store(false, Ordering::SeqCst);
     assert!(records > 30_000, "records {records}");

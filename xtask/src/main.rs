@@ -19,6 +19,10 @@ cargo xtask <command>
   setup    install what is missing (Debian packages, rustup components, bpf-linker); idempotent
   pcaps    regenerate pcaps/ with the real tools (iodine, dns2tcp, unbound, nsd) in network namespaces (root)
   bench    run the criterion benchmarks (numbers for docs/performance.md)
+  bench-scale [--workers 1,2,4,...] [--capture FILE]... [--reps N]
+           build the release binary, then replay throughput per worker count on real benign DNS
+           replicated to 3 M packets, a 1 M random-subdomain one-domain flood and 1 M registered
+           domains, with `tcpdump -r` as the floor (scripts/bench-scale.sh; reads nproc)
   fuzz [SECS]
            build the cargo-fuzz targets (fuzz/) and run each for SECS seconds (default 30); crashes
            are saved under fuzz/regressions/ and replayed by the test suite
@@ -161,6 +165,11 @@ fn bench() -> Result<()> {
     run(cargo().args(["bench", "--package", "dnsentry", "--bench", "pipeline"]))
 }
 
+fn bench_scale() -> Result<()> {
+    run(cargo().args(["build", "--release", "--package", "dnsentry"]))?;
+    run(Command::new("bash").arg(root().join("scripts/bench-scale.sh")).args(std::env::args().skip(2)))
+}
+
 fn main() -> Result<()> {
     let cmd = std::env::args().nth(1).unwrap_or_default();
     match cmd.as_str() {
@@ -169,6 +178,7 @@ fn main() -> Result<()> {
         "setup" => setup(),
         "pcaps" => pcaps(),
         "bench" => bench(),
+        "bench-scale" => bench_scale(),
         "eval" => eval(),
         "fuzz" => {
             setup()?;

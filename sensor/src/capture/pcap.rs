@@ -1,13 +1,20 @@
-//! pcap and pcapng files, plain or gzip-compressed, read in a stream with `pcap-parser`.
+//! pcap and pcapng files, plain (mapped into memory) or gzip-compressed (streamed), parsed with
+//! `pcap-parser`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use pcap_parser::pcapng::Block;
-use pcap_parser::traits::PcapNGPacketBlock;
+use memmap2::Mmap;
+use pcap_parser::nom::{self, IResult};
+use pcap_parser::pcap::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header, LegacyPcapBlock,
+    PcapHeader,
+};
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
+use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
 use super::Frame;
@@ -47,6 +54,63 @@ struct Interface {
     offset: u64,
 }
 
+/// A capture file opened for reading. A plain file is mapped into memory, so the frames handed
+/// out are slices of the file itself (no copy, no read calls); a gzip file is decompressed as a
+/// stream (serially: decompress it first when speed matters).
+pub struct CaptureFile {
+    path: PathBuf,
+    source: Source,
+}
+
+enum Source {
+    Mapped(Arc<Mmap>),
+    Gzip(File),
+}
+
+impl CaptureFile {
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let open_err = |source| CaptureError::Open { path: path.into(), source };
+        let mut file = File::open(path).map_err(open_err)?;
+        let mut magic = [0u8; 2];
+        let gzip = match file.read_exact(&mut magic) {
+            Ok(()) => magic == [0x1f, 0x8b],
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+            Err(e) => return Err(open_err(e)),
+        };
+        if gzip {
+            file.seek(SeekFrom::Start(0)).map_err(open_err)?;
+            return Ok(CaptureFile { path: path.into(), source: Source::Gzip(file) });
+        }
+        // SAFETY: the map is only read. Another process truncating the file while it is replayed
+        // would fault the reader (SIGBUS), as it would any program mapping it; appending is
+        // harmless (the map keeps the length it had). Documented in docs/design.md.
+        let map = unsafe { Mmap::map(&file) }.map_err(open_err)?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(CaptureFile { path: path.into(), source: Source::Mapped(Arc::new(map)) })
+    }
+
+    /// The mapped file, when it is one: the frames `read` hands out are slices of it.
+    pub fn mapped(&self) -> Option<&Arc<Mmap>> {
+        match &self.source {
+            Source::Mapped(m) => Some(m),
+            Source::Gzip(_) => None,
+        }
+    }
+
+    /// Reads every frame, calling `on_frame` for each, in file order. Returns the number of
+    /// frames read. `progress` counts bytes consumed from the file (compressed, for gzip).
+    pub fn read(
+        self,
+        progress: Arc<AtomicU64>,
+        on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<u64, CaptureError> {
+        match self.source {
+            Source::Gzip(file) => read_from(&self.path, file, progress, on_frame),
+            Source::Mapped(map) => read_slice(&self.path, &map, progress, on_frame),
+        }
+    }
+}
+
 /// Reads every frame of `path`, calling `on_frame` for each, in file order. Returns the number of
 /// frames read. `progress` counts compressed bytes consumed from the file.
 pub fn read_file(
@@ -54,8 +118,7 @@ pub fn read_file(
     progress: Arc<AtomicU64>,
     on_frame: impl FnMut(Frame<'_>),
 ) -> Result<u64, CaptureError> {
-    let file = File::open(path).map_err(|source| CaptureError::Open { path: path.into(), source })?;
-    read_from(path, file, progress, on_frame)
+    CaptureFile::open(path)?.read(progress, on_frame)
 }
 
 /// [`read_file`] on any byte source (`path` only names it in errors): pcap or pcapng, plain or
@@ -64,7 +127,7 @@ pub fn read_from<R: Read + Send + 'static>(
     path: &Path,
     input: R,
     progress: Arc<AtomicU64>,
-    mut on_frame: impl FnMut(Frame<'_>),
+    on_frame: impl FnMut(Frame<'_>),
 ) -> Result<u64, CaptureError> {
     let mut buffered = BufReader::with_capacity(1 << 16, Counting { inner: input, read: progress });
     let head = buffered.fill_buf().map_err(|source| CaptureError::Open { path: path.into(), source })?;
@@ -73,7 +136,7 @@ pub fn read_from<R: Read + Send + 'static>(
         if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
     let gz = if gzip { " of the decompressed data" } else { "" };
 
-    let mut reader = match create_reader(1 << 20, source) {
+    let reader = match create_reader(1 << 20, source) {
         Ok(r) => r,
         Err(PcapError::Eof) | Err(PcapError::HeaderNotRecognized) | Err(PcapError::Incomplete(_)) => {
             return Err(CaptureError::NotCapture { path: path.into() })
@@ -88,6 +151,150 @@ pub fn read_from<R: Read + Send + 'static>(
             })
         }
     };
+    read_blocks(path, reader, gz, on_frame)
+}
+
+/// Reads a mapped capture; frames borrow from the map.
+fn read_slice(
+    path: &Path,
+    map: &Mmap,
+    progress: Arc<AtomicU64>,
+    on_frame: impl FnMut(Frame<'_>),
+) -> Result<u64, CaptureError> {
+    let data: &[u8] = map;
+    let not_capture = || CaptureError::NotCapture { path: path.into() };
+    let format = if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        parse_sectionheaderblock(data).map_err(|_| not_capture())?;
+        SliceFormat::Ng { big_endian: false }
+    } else {
+        let (_, header) = parse_pcap_header(data).map_err(|_| not_capture())?;
+        let parse = if header.is_modified_format() {
+            parse_pcap_frame_modified
+        } else if header.is_bigendian() {
+            parse_pcap_frame_be
+        } else {
+            parse_pcap_frame
+        };
+        SliceFormat::Legacy { header, parse }
+    };
+    read_blocks(
+        path,
+        Box::new(SliceReader { data, map, consumed: 0, format, progress, unreported: 0, released: 0 }),
+        "",
+        on_frame,
+    )
+}
+
+/// How far behind the reader mapped pages stay resident (see [`SliceReader::consume_noshift`]).
+pub const RESIDENT_BEHIND: usize = 32 << 20;
+const PAGE: usize = 4096;
+
+type FrameParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+enum SliceFormat {
+    Legacy { header: PcapHeader, parse: FrameParser },
+    Ng { big_endian: bool },
+}
+
+/// pcap-parser's own block parsers over a capture in memory, in the shape of its streaming
+/// readers (so one loop reads both): blocks borrow from the file's bytes.
+struct SliceReader<'a> {
+    data: &'a [u8],
+    /// The map `data` is, for giving back pages read long ago.
+    map: &'a Mmap,
+    /// Bytes at the start of the map whose pages were given back.
+    released: usize,
+    consumed: usize,
+    format: SliceFormat,
+    progress: Arc<AtomicU64>,
+    /// Bytes consumed not yet added to `progress` (added per MiB, not per frame).
+    unreported: usize,
+}
+
+impl PcapReaderIterator for SliceReader<'_> {
+    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
+        let rest = &self.data[self.consumed.min(self.data.len())..];
+        if let SliceFormat::Legacy { header, .. } = &self.format {
+            if self.consumed == 0 {
+                return Ok((header.size(), PcapBlockOwned::from(header.clone())));
+            }
+        }
+        if rest.is_empty() {
+            self.progress.fetch_add(std::mem::take(&mut self.unreported) as u64, Ordering::Relaxed);
+            return Err(PcapError::Eof);
+        }
+        let parsed = match &mut self.format {
+            SliceFormat::Legacy { parse, .. } => parse(rest).map(|(rem, b)| (rem, PcapBlockOwned::from(b))),
+            SliceFormat::Ng { big_endian } => {
+                let parse = if *big_endian { parse_block_be } else { parse_block_le };
+                parse(rest).map(|(rem, b)| {
+                    if let Block::SectionHeader(shb) = &b {
+                        *big_endian = shb.big_endian();
+                    }
+                    (rem, PcapBlockOwned::from(b))
+                })
+            }
+        };
+        match parsed {
+            Ok((rem, block)) => Ok((rest.len() - rem.len(), block)),
+            Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
+            // The whole file is here: needing more means it ends inside a record.
+            Err(nom::Err::Incomplete(_)) => Err(PcapError::UnexpectedEof),
+        }
+    }
+    fn consume(&mut self, offset: usize) {
+        self.consume_noshift(offset);
+    }
+    fn consume_noshift(&mut self, offset: usize) {
+        self.consumed += offset;
+        self.unreported += offset;
+        if self.unreported >= 1 << 20 {
+            self.progress.fetch_add(std::mem::take(&mut self.unreported) as u64, Ordering::Relaxed);
+        }
+        // Pages far behind the reader leave the process (they stay in the page cache): resident
+        // memory stays bounded however large the file. A worker still reading a frame there just
+        // faults its page back in from the file.
+        let behind = self.consumed.saturating_sub(RESIDENT_BEHIND) & !(PAGE - 1);
+        if behind >= self.released + RESIDENT_BEHIND {
+            // SAFETY: the map is a read-only mapping of a file: MADV_DONTNEED drops the pages
+            // from this process, and reading them again refills them from the file unchanged.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    behind - self.released,
+                )
+            };
+            self.released = behind;
+        }
+    }
+    fn consumed(&self) -> usize {
+        self.consumed
+    }
+    fn refill(&mut self) -> Result<(), PcapError<&[u8]>> {
+        Ok(())
+    }
+    fn position(&self) -> usize {
+        self.consumed
+    }
+    fn grow(&mut self, _new_size: usize) -> bool {
+        false
+    }
+    fn data(&self) -> &[u8] {
+        &self.data[self.consumed.min(self.data.len())..]
+    }
+    fn reader_exhausted(&self) -> bool {
+        true
+    }
+}
+
+/// The block loop both readers share: frames to `on_frame`, damage reported with its offset.
+fn read_blocks<'r>(
+    path: &Path,
+    mut reader: Box<dyn PcapReaderIterator + 'r>,
+    gz: &'static str,
+    mut on_frame: impl FnMut(Frame<'_>),
+) -> Result<u64, CaptureError> {
     let mut frames = 0u64;
     let mut offset = 0u64;
     // Legacy pcap: one link type and timestamp precision for the file.

@@ -78,7 +78,7 @@ pub struct AllowlistError {
 /// The compiled allow-list.
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
-    suffixes: HashMap<Box<[u8]>, Family>,
+    suffixes: HashMap<Box<[u8]>, Family, crate::hash::FastState>,
 }
 
 impl Allowlist {
@@ -139,7 +139,9 @@ impl Allowlist {
         if first_label == b"_acme-challenge" {
             return Some(Family::Acme);
         }
-        let has = |label: &[u8]| name.split(|&c| c == b'.').any(|l| l == label);
+        // The underscore labels below: most names have no `_` at all.
+        let underscore = name.contains(&b'_');
+        let has = |label: &[u8]| underscore && name.split(|&c| c == b'.').any(|l| l == label);
         if has(b"_domainkey")
             || first_label == b"_dmarc"
             || first_label == b"_spf"

@@ -132,12 +132,10 @@ pub fn score(d: &DomainState, cd: Option<&ClientDomain>, cfg: &DetectConfig) -> 
 mod tests {
     use super::*;
     use crate::flow::IpAddr16;
-    use crate::record::{Charset, Lexical, Record, NAME_TAIL};
+    use crate::record::{Charset, Lexical, Record};
     use crate::state::domain::DomainState;
 
     fn query(name: &str, ts: u64, qtype: u16, charset: Charset, tool: u8, session: u16) -> Record {
-        let mut buf = [0u8; NAME_TAIL];
-        buf[..name.len()].copy_from_slice(name.as_bytes());
         let sub_len = name.len() - "example.com".len() - 1;
         Record {
             seq: 0,
@@ -173,7 +171,7 @@ mod tests {
             family: 0,
             domain_len: 11,
             name_len: name.len() as u8,
-            name: buf,
+            name_at: 0,
         }
     }
 
@@ -182,7 +180,7 @@ mod tests {
         let mut d = DomainState::new(b"example.com", 0, 64);
         let mut v = None;
         for r in recs {
-            d.update(r, 120_000_000_000, 3_600_000_000_000);
+            d.update(r, b"sample.example.com", 120_000_000_000, 3_600_000_000_000);
             v = Some(score(&d, None, &cfg));
         }
         v.unwrap()

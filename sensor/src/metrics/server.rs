@@ -70,7 +70,12 @@ impl MetricsServer {
     }
 }
 
-fn accept_loop(listener: TcpListener, stop: &AtomicBool, active: &Arc<AtomicUsize>, telemetry: Arc<Telemetry>) {
+fn accept_loop(
+    listener: TcpListener,
+    stop: &AtomicBool,
+    active: &Arc<AtomicUsize>,
+    telemetry: Arc<Telemetry>,
+) {
     while !stop.load(Ordering::Relaxed) {
         let stream = match listener.accept() {
             Ok((s, _)) => s,

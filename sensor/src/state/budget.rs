@@ -53,9 +53,10 @@ impl MemoryBudget {
         size_of::<ClientDomain>() + size_of::<(u64, [u8; 16])>() + TABLE_OVERHEAD
     }
 
-    /// A pending query: the whole record, its key twice (table and arrival queue).
+    /// A pending query: the whole record, its key twice (table and arrival queue), and its name
+    /// (kept only when exporting; counted always).
     pub fn pending_entry() -> usize {
-        size_of::<Record>() + 2 * 64 + TABLE_OVERHEAD
+        size_of::<Record>() + 2 * 64 + TABLE_OVERHEAD + (NAME + ALLOC)
     }
 
     /// For `cfg` run with `workers` capture workers and `shards` shards. Computed in u128 and
@@ -69,14 +70,18 @@ impl MemoryBudget {
         // Replay: per worker `channel_batches` frame batches; per shard `channel_batches * workers`
         // record batches of up to `batch_frames` records.
         let frames = workers * w(p.channel_batches) * w(p.batch_frames) * w(FRAME + 64);
-        let records = shards * w(p.channel_batches) * workers * w(p.batch_frames) * w(size_of::<Record>());
+        // A record and, at worst, a whole name in its batch.
+        let records =
+            shards * w(p.channel_batches) * workers * w(p.batch_frames) * w(size_of::<Record>() + NAME);
         MemoryBudget {
             domains: sat(w(s.max_domains) * w(Self::domain_entry(s.sketch_k))),
             pairs: sat(w(s.max_client_domains) * w(Self::pair_entry())),
             pending: sat(w(s.max_pending_queries) * w(Self::pending_entry())),
             non_dns: sat(shards * w(NON_DNS_FLOWS * (64 + TABLE_OVERHEAD))),
             tcp: sat(workers * (w(t.max_buffered_bytes) + w(t.max_flows) * tcp_flow)),
-            channels: sat(frames + records),
+            // Plus the pages of a mapped replay file the reader keeps resident behind it (up to
+            // twice the window before it gives them back).
+            channels: sat(frames + records + w(2 * crate::capture::pcap::RESIDENT_BEHIND)),
             fixed: FIXED,
         }
     }

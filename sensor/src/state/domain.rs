@@ -99,8 +99,8 @@ impl DomainState {
         }
     }
 
-    /// Rolls the windows and adds a record.
-    pub fn update(&mut self, r: &Record, short_ns: u64, long_ns: u64) {
+    /// Rolls the windows and adds a record with its query name.
+    pub fn update(&mut self, r: &Record, name: &[u8], short_ns: u64, long_ns: u64) {
         let now = r.ts_ns.max(self.last_seen_ns);
         self.last_seen_ns = now;
         if self.short.roll(now, short_ns) {
@@ -144,7 +144,7 @@ impl DomainState {
             self.last_client = r.client;
             self.last_server = r.server;
             if new_name && self.samples.len() < SAMPLES {
-                let name = String::from_utf8_lossy(r.name());
+                let name = String::from_utf8_lossy(name);
                 // A name longer than the record keeps is marked as cut on the left.
                 let sample = if r.flags & crate::record::flag::NAME_TRUNCATED != 0 {
                     format!("…{name}")

@@ -13,12 +13,14 @@ const HASH_MASK: u64 = !0xFF;
 pub struct Kmv {
     /// Sorted ascending; low byte is the weight.
     items: Vec<u64>,
+    /// Sum of the kept weights (scoring reads it after every update).
+    sum: u64,
     k: u16,
 }
 
 impl Kmv {
     pub fn new(k: usize) -> Self {
-        Kmv { items: Vec::new(), k: k.clamp(2, u16::MAX as usize) as u16 }
+        Kmv { items: Vec::new(), sum: 0, k: k.clamp(2, u16::MAX as usize) as u16 }
     }
 
     /// Adds an item; returns true if it was new to the sketch (kept and not seen before).
@@ -32,9 +34,10 @@ impl Kmv {
             Ok(_) => false,
             Err(pos) => {
                 if full {
-                    self.items.pop();
+                    self.sum -= self.items.pop().map_or(0, |v| v & 0xFF);
                 }
                 self.items.insert(pos, key | weight as u64);
+                self.sum += weight as u64;
                 true
             }
         }
@@ -56,7 +59,8 @@ impl Kmv {
 
     /// Estimated sum of the weights of the distinct items.
     pub fn weight_sum(&self) -> f64 {
-        let sum: u64 = self.items.iter().map(|v| v & 0xFF).sum();
+        let sum = self.sum;
+        debug_assert_eq!(sum, self.items.iter().map(|v| v & 0xFF).sum::<u64>());
         if self.is_exact() {
             return sum as f64;
         }
@@ -65,6 +69,7 @@ impl Kmv {
 
     pub fn clear(&mut self) {
         self.items.clear();
+        self.sum = 0;
     }
 
     /// Heap bytes in use.

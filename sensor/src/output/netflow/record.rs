@@ -48,15 +48,13 @@ pub struct ExportRecord {
 }
 
 impl ExportRecord {
-    /// Builds the record of a transaction; `score`, `reasons` and `alarmed` describe its domain.
-    pub fn new(tx: &Transaction, score: u32, reasons: u32, alarmed: bool) -> Option<Self> {
+    /// Builds the record of a transaction with its query name; its domain's verdict is set with
+    /// [`ExportRecord::set_verdict`].
+    pub fn new(tx: &Transaction, name: &[u8]) -> Option<Self> {
         let main: &Record = tx.query.as_ref().or(tx.response.as_ref())?;
         let mut flags = 0;
         if main.flags & rflag::TCP != 0 {
             flags |= flag::TCP;
-        }
-        if alarmed {
-            flags |= flag::ALARMED;
         }
         if tx.query.is_none() {
             flags |= flag::NO_QUERY;
@@ -78,7 +76,7 @@ impl ExportRecord {
         let bytes = tx.query.map_or(0, |q| q.msg_len as u64) + tx.response.map_or(0, |r| r.msg_len as u64);
         let packets = tx.query.is_some() as u64 + tx.response.is_some() as u64;
         let mut qname = [0u8; 256];
-        let name = main.name();
+        let name = &name[..name.len().min(u8::MAX as usize)];
         qname[..name.len()].copy_from_slice(name);
         Some(ExportRecord {
             client: main.client,
@@ -99,14 +97,23 @@ impl ExportRecord {
             rcode,
             answers,
             ttl,
-            score: score.min(100) as u8,
-            reasons,
+            score: 0,
+            reasons: 0,
             labels: main.lex.labels,
             longest_label: main.lex.longest_label,
             entropy_milli: (main.lex.entropy * 1000.0).round().clamp(0.0, 65535.0) as u16,
             domain_len: main.domain_len,
             flags,
         })
+    }
+
+    /// The verdict of the transaction's domain: score, reason bits, and whether it alarmed.
+    pub fn set_verdict(&mut self, score: u32, reasons: u32, alarmed: bool) {
+        self.score = score.min(100) as u8;
+        self.reasons = reasons;
+        if alarmed {
+            self.flags |= flag::ALARMED;
+        }
     }
 
     pub fn qname(&self) -> &[u8] {
