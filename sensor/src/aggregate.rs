@@ -4,19 +4,17 @@
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
-use lru::LruCache;
-
 use crate::config::Config;
 use crate::detect::reason::Reason;
 use crate::detect::score::{score, Verdict};
 use crate::detect::Severity;
 use crate::flow::IpAddr16;
-use crate::hash::FastState;
 use crate::metrics::hist::{Hist, SCORE_BOUNDS};
 use crate::output::alarm::{Alarm, WindowCounts};
 use crate::output::netflow::record::ExportRecord;
 use crate::record::{domain_of, Record};
 use crate::state::domain::{ClientDomain, DomainState};
+use crate::state::lru::Lru;
 use crate::state::transactions::{Transactions, TxStats};
 
 const NS: u64 = 1_000_000_000;
@@ -99,8 +97,8 @@ pub trait ShardSink {
 
 /// One shard's tables.
 pub struct Shard {
-    domains: LruCache<u64, DomainState, FastState>,
-    pairs: LruCache<(u64, IpAddr16), ClientDomain, FastState>,
+    domains: Lru<u64, DomainState>,
+    pairs: Lru<(u64, IpAddr16), ClientDomain>,
     cfg: crate::config::DetectConfig,
     short_ns: u64,
     long_ns: u64,
@@ -114,7 +112,7 @@ pub struct Shard {
     /// Transactions of domains scoring below this are not exported.
     export_min_score: u32,
     /// Pairs sending non-DNS payloads on DNS ports.
-    non_dns: LruCache<u64, NonDnsFlow, FastState>,
+    non_dns: Lru<u64, NonDnsFlow>,
     non_dns_min_packets: u64,
     /// Recent low/high alarms by domain hash.
     suspects: HashMap<u64, Suspect>,
@@ -131,8 +129,8 @@ impl Shard {
     pub fn new(cfg: &Config, shards: usize) -> Self {
         let exporting = !cfg.export.collectors.is_empty();
         Shard {
-            domains: LruCache::with_hasher(cap(cfg.state.max_domains, shards), FastState::default()),
-            pairs: LruCache::with_hasher(cap(cfg.state.max_client_domains, shards), FastState::default()),
+            domains: Lru::new(cap(cfg.state.max_domains, shards)),
+            pairs: Lru::new(cap(cfg.state.max_client_domains, shards)),
             cfg: cfg.detect.clone(),
             short_ns: cfg.state.short_window_secs * NS,
             long_ns: cfg.state.long_window_secs * NS,
@@ -145,7 +143,7 @@ impl Shard {
             tx_buf: Vec::new(),
             exporting,
             export_min_score: cfg.export.min_score,
-            non_dns: LruCache::with_hasher(cap(16_384, shards), FastState::default()),
+            non_dns: Lru::new(cap(16_384, shards)),
             non_dns_min_packets: cfg.detect.non_dns_packets.max(1) as u64,
             suspects: HashMap::new(),
             now_ns: 0,
@@ -190,33 +188,22 @@ impl Shard {
         }
         let mut done = std::mem::take(&mut self.tx_buf);
         self.tx.observe(r, name, &mut Self::collect_into(self.exporting, &mut done));
-        if self.domains.get_mut(&r.domain_hash).is_none() {
-            let mut d = DomainState::new(domain_of(r, name), r.ts_ns, self.sketch_k);
-            d.baselined = !self.cfg.learned.is_empty() && self.cfg.learned.contains(&*d.name);
-            if let Some((k, _)) = self.domains.push(r.domain_hash, d) {
-                if k != r.domain_hash {
-                    self.stats.domains_evicted += 1;
-                }
-            }
-        }
-        let pair_key = (r.domain_hash, r.client);
-        if self.pairs.get_mut(&pair_key).is_none() {
-            if let Some((k, _)) = self.pairs.push(pair_key, ClientDomain::default()) {
-                if k != pair_key {
-                    self.stats.pairs_evicted += 1;
-                }
-            }
-        }
-        let cd = self.pairs.get_mut(&pair_key).map(|cd| {
-            cd.update(r);
-            cd.clone()
+        let (cfg, sketch_k) = (&self.cfg, self.sketch_k);
+        let (d, evicted) = self.domains.get_or_insert_with(r.domain_hash, || {
+            let mut d = DomainState::new(domain_of(r, name), r.ts_ns, sketch_k);
+            d.baselined = !cfg.learned.is_empty() && cfg.learned.contains(&*d.name);
+            d
         });
-        if let Some(d) = self.domains.get_mut(&r.domain_hash) {
-            d.update(r, name, self.short_ns, self.long_ns);
-            let verdict = score(d, cd.as_ref().filter(|_| !r.is_response()), &self.cfg);
-            d.last_score = verdict.score;
-            d.last_reasons = verdict.reasons;
-            self.alarm(r, &verdict, out);
+        self.stats.domains_evicted += u64::from(evicted);
+        let (cd, evicted) = self.pairs.get_or_insert_with((r.domain_hash, r.client), ClientDomain::default);
+        self.stats.pairs_evicted += u64::from(evicted);
+        cd.update(r);
+        d.update(r, name, self.short_ns, self.long_ns);
+        let verdict = score(d, Some(&*cd).filter(|_| !r.is_response()), cfg);
+        d.last_score = verdict.score;
+        d.last_reasons = verdict.reasons;
+        if let Some(alarm) = due_alarm(d, r, &verdict, cfg.suppression_secs, self.short_ns, self.long_ns) {
+            self.raise(r.domain_hash, &verdict, alarm, out);
         }
         // Export after scoring, so a transaction carries its domain's latest verdict.
         self.export_all(&mut done, out);
@@ -232,10 +219,9 @@ impl Shard {
 
     /// A payload on a DNS port that is not DNS: alarm once a flow pair has sent enough of them.
     fn non_dns(&mut self, r: &Record, out: &mut impl ShardSink) {
-        if self.non_dns.get_mut(&r.domain_hash).is_none() {
-            self.non_dns.push(r.domain_hash, NonDnsFlow { first_ns: r.ts_ns, ..Default::default() });
-        }
-        let Some(f) = self.non_dns.get_mut(&r.domain_hash) else { return };
+        let (f, _) = self
+            .non_dns
+            .get_or_insert_with(r.domain_hash, || NonDnsFlow { first_ns: r.ts_ns, ..Default::default() });
         f.packets += 1;
         f.bytes += r.msg_len as u64;
         f.iodine |= r.tool != 0;
@@ -284,23 +270,17 @@ impl Shard {
         });
     }
 
-    fn alarm(&mut self, r: &Record, verdict: &Verdict, out: &mut impl ShardSink) {
-        let Some(sev) = verdict.severity else { return };
-        let Some(d) = self.domains.get_mut(&r.domain_hash) else { return };
-        let slot = &mut d.last_alarm_ns[sev as usize];
-        if slot.is_some_and(|t| r.ts_ns < t.saturating_add(self.cfg.suppression_secs * NS)) {
-            return;
-        }
-        *slot = Some(r.ts_ns);
+    /// Counts and sends an alarm [`due_alarm`] built.
+    fn raise(&mut self, key: u64, verdict: &Verdict, alarm: Alarm, out: &mut impl ShardSink) {
+        let sev = alarm.severity;
         self.stats.alarms[sev as usize] += 1;
         for reason in verdict.reasons.iter() {
             self.stats.alarm_reasons[reason as usize] += 1;
         }
         self.stats.alarm_scores.observe(&SCORE_BOUNDS, verdict.score as f64);
-        let alarm = build_alarm(d, r, verdict, sev, self.short_ns, self.long_ns);
         if sev >= Severity::Low {
             let name = alarm.domain.clone().unwrap_or_default();
-            self.remember_suspect(r.domain_hash, &name, sev, verdict.score, r.ts_ns);
+            self.remember_suspect(key, &name, sev, verdict.score, alarm.ts);
         }
         out.alarm(alarm);
     }
@@ -384,6 +364,25 @@ impl Shard {
         suspects.sort_by(|a, b| b.score.cmp(&a.score).then(a.domain.cmp(&b.domain)));
         ShardSnapshot { stats: self.stats.clone(), suspects }
     }
+}
+
+/// The alarm a verdict raises for `d`, unless its severity is below alarm level or one was raised
+/// within the suppression interval (then none; the slot is taken when one is due).
+fn due_alarm(
+    d: &mut DomainState,
+    r: &Record,
+    v: &Verdict,
+    suppression_secs: u64,
+    short_ns: u64,
+    long_ns: u64,
+) -> Option<Alarm> {
+    let sev = v.severity?;
+    let slot = &mut d.last_alarm_ns[sev as usize];
+    if slot.is_some_and(|t| r.ts_ns < t.saturating_add(suppression_secs * NS)) {
+        return None;
+    }
+    *slot = Some(r.ts_ns);
+    Some(build_alarm(d, r, v, sev, short_ns, long_ns))
 }
 
 fn build_alarm(

@@ -76,6 +76,29 @@ pub fn charset(label: &[u8]) -> Charset {
 
 /// Shannon entropy in bits per character, ASCII case folded, dots excluded.
 pub fn entropy(s: &[u8]) -> f32 {
+    entropy_and_digits(s).0
+}
+
+/// `-p * log2(p)` for `p = c / n`, indexed `[n * 256 + c]` for `1 <= c <= n <= 255`: computed
+/// once with the very expression [`entropy`] used to evaluate per character, so results are the
+/// same to the bit, without a `log2` per distinct character of every name.
+static ENTROPY_TERMS: std::sync::LazyLock<Box<[f32]>> = std::sync::LazyLock::new(|| {
+    let mut t = vec![0f32; 256 * 256];
+    for n in 1..256usize {
+        for c in 1..=n {
+            t[n * 256 + c] = entropy_term(c as u16, n as f32);
+        }
+    }
+    t.into_boxed_slice()
+});
+
+fn entropy_term(c: u16, n: f32) -> f32 {
+    let p = c as f32 / n;
+    -p * p.log2()
+}
+
+/// [`entropy`] and the number of ASCII digits, in one pass.
+fn entropy_and_digits(s: &[u8]) -> (f32, u32) {
     let mut counts = [0u16; 256];
     let mut n = 0u32;
     // Only the span of byte values present is summed (in byte order, so the result is the same as
@@ -91,17 +114,17 @@ pub fn entropy(s: &[u8]) -> f32 {
         }
     }
     if n == 0 {
-        return 0.0;
+        return (0.0, 0);
     }
-    let n = n as f32;
-    counts[lo as usize..=hi as usize]
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f32 / n;
-            -p * p.log2()
-        })
-        .sum()
+    let digits = counts[b'0' as usize..=b'9' as usize].iter().map(|&c| c as u32).sum();
+    let present = counts[lo as usize..=hi as usize].iter().filter(|&&c| c > 0);
+    let entropy = if n < 256 {
+        let row = &ENTROPY_TERMS[n as usize * 256..(n as usize + 1) * 256];
+        present.map(|&c| row[c as usize]).sum()
+    } else {
+        present.map(|&c| entropy_term(c, n as f32)).sum()
+    };
+    (entropy, digits)
 }
 
 /// Lexical features of a lowercased name whose registered domain is the last `domain_len` bytes.
@@ -113,14 +136,15 @@ pub fn lexical(name: &NameBuf, lower: &[u8], domain_len: usize) -> Lexical {
     let orig = name.as_bytes();
     let off = longest.as_ptr() as usize - lower.as_ptr() as usize;
     let longest_orig = orig.get(off..off + longest.len()).unwrap_or(longest);
+    let (entropy, digits) = entropy_and_digits(sub);
     Lexical {
         qname_len: lower.len().min(255) as u8,
         labels: name.label_count() as u8,
         longest_label: longest.len() as u8,
         sub_len: sub_len.min(255) as u8,
         charset: charset(longest_orig),
-        entropy: entropy(sub),
-        digits: sub.iter().filter(|c| c.is_ascii_digit()).count() as u8,
+        entropy,
+        digits: digits.min(255) as u8,
         uppers: orig[..sub_len.min(orig.len())].iter().filter(|c| c.is_ascii_uppercase()).count() as u8,
     }
 }
@@ -294,6 +318,32 @@ mod tests {
         assert_eq!(charset(b""), Charset::None);
         assert_eq!(charset(b"7baf912f-217a-4c92-32e7-35743f6e4685"), Charset::Uuid);
         assert!(!Charset::Uuid.is_encoding());
+    }
+
+    #[test]
+    fn entropy_table_matches_the_formula_to_the_bit() {
+        let direct = |s: &[u8]| {
+            let mut counts = [0u16; 256];
+            s.iter().filter(|&&c| c != b'.').for_each(|&c| counts[c.to_ascii_lowercase() as usize] += 1);
+            let n = counts.iter().map(|&c| c as u32).sum::<u32>() as f32;
+            counts.iter().filter(|&&c| c > 0).map(|&c| entropy_term(c, n)).sum::<f32>()
+        };
+        let names: [&[u8]; 5] = [
+            b"a",
+            b"mfrggzdfmztwq2lk.x9",
+            b"0123456789abcdef0123",
+            &[b'z'; 200],
+            b"AbOUAAC8dAFpCMUFBVjg0U.UEwSUhCQTE",
+        ];
+        for name in names {
+            assert_eq!(
+                entropy(name).to_bits(),
+                direct(name).to_bits(),
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        assert_eq!(entropy_and_digits(b"a1b22.c333").1, 6);
     }
 
     #[test]

@@ -3,5 +3,6 @@
 pub mod budget;
 pub mod domain;
 pub mod kmv;
+pub mod lru;
 pub mod transactions;
 pub mod window;
