@@ -234,17 +234,6 @@ fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8])) {
     }
 }
 
-/// Light flow hash for spreading frames over workers (symmetric, like RSS).
-fn worker_for(link: Option<LinkType>, data: &[u8], workers: usize, ports: &crate::decode::PortSet) -> usize {
-    if workers == 1 {
-        return 0;
-    }
-    match link.and_then(|l| crate::decode::decode(l, data, ports).ok()) {
-        Some(p) => (p.flow.symmetric_hash() % workers as u64) as usize,
-        None => 0,
-    }
-}
-
 /// Replays capture files through the pipeline. `on_alarm` runs on a thread of its own.
 pub fn replay(
     cfg: &Config,
@@ -258,7 +247,6 @@ pub fn replay(
     let allowlist = Arc::new(Allowlist::new(cfg.allowlist.builtin, &cfg.allowlist.extra));
     let cap = cfg.pipeline.channel_batches;
     let per_epoch = cfg.pipeline.batch_frames * workers;
-    let all_ports = crate::decode::PortSet::new(&(0..=u16::MAX).collect::<Vec<_>>());
 
     let (alarm_tx, alarm_rx) = bounded::<Alarm>(4096);
     let mut report =
@@ -344,7 +332,7 @@ pub fn replay(
                         thread::sleep(ahead);
                     }
                 }
-                let w = worker_for(f.link, f.data, workers, &all_ports);
+                let w = crate::capture::steer::worker_for(f.link, f.data, workers);
                 batches[w].push(seq, &f);
                 seq += 1;
                 in_epoch += 1;

@@ -7,6 +7,7 @@ pub mod afxdp;
 pub mod iface;
 pub mod netlink;
 pub mod pcap;
+pub mod steer;
 pub mod xdp;
 
 use crate::decode::LinkType;
