@@ -92,6 +92,11 @@ static ENTROPY_TERMS: std::sync::LazyLock<Box<[f32]>> = std::sync::LazyLock::new
     t.into_boxed_slice()
 });
 
+/// Builds the tables the extractor uses, so the first message does not pay (or allocate) for it.
+pub fn warm_up() {
+    std::sync::LazyLock::force(&ENTROPY_TERMS);
+}
+
 fn entropy_term(c: u16, n: f32) -> f32 {
     let p = c as f32 / n;
     -p * p.log2()

@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data path: [`capture`] sources → [`decode`] (L2–L4) → [`dns`] (message
 //! view) → [`features`] (compact [`record`]s) → [`aggregate`] shards over [`state`] → [`detect`]
-//! (scoring) → [`output`]. [`pipeline`] wires the stages with threads and channels.
+//! (scoring) → [`output`]. [`pipeline`] wires the stages with threads and channels, the same for
+//! [`replay`] (capture files) and [`live`] (AF_XDP sockets).
 
 pub mod aggregate;
 pub mod capture;
@@ -23,6 +24,7 @@ pub mod pipeline;
 pub mod privilege;
 pub mod record;
 pub mod reload;
+pub mod replay;
 pub mod state;
 pub mod tcp;
 pub mod worker;

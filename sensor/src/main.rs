@@ -424,7 +424,8 @@ fn reload_config(
 fn live(args: LiveArgs) -> Result<ExitCode> {
     use dnsentry::capture::afxdp::{BindMode, XskConfig, XskSocket};
     use dnsentry::capture::xdp::{AttachMode, XdpConfig, XdpProgram};
-    use dnsentry::live::{FrameSource, LiveOptions};
+    use dnsentry::capture::FrameSource;
+    use dnsentry::live::{LiveOptions, XskSource};
     use dnsentry_common::DefaultAction;
 
     let mut cfg = live_config(&args)?;
@@ -563,8 +564,11 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let min = min_severity(args.common.min_severity);
     let mut writer = AlarmWriter::new(alarm_out);
     let failures = telemetry.clone();
-    let sources: Vec<Box<dyn FrameSource>> =
-        sockets.into_iter().map(|s| Box::new(s) as Box<dyn FrameSource>).collect();
+    let sources: Vec<Box<dyn FrameSource>> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| Box::new(XskSource::new(s, i)) as Box<dyn FrameSource>)
+        .collect();
     let opts = LiveOptions {
         telemetry: telemetry.clone(),
         export: export_queue,
@@ -592,19 +596,10 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let _ = monitor.join();
     let export_stats = exporter.map(Exporter::finish);
     if !args.common.no_summary {
-        let replay_like = dnsentry::pipeline::ReplayReport {
-            files: 0,
-            file_errors: Vec::new(),
-            workers: report.workers.clone(),
-            shards: report.shards.clone(),
-            elapsed: report.elapsed,
-            worker_count: report.worker_count,
-            shard_count: report.shard_count,
-        };
         let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
         eprint!(
             "{}",
-            dnsentry::output::summary::render(&replay_like, failed).replace("replay summary", "live summary")
+            dnsentry::output::summary::render(&report, failed).replace("replay summary", "live summary")
         );
         if let Ok(p) = prog.lock() {
             if let Ok(c) = p.counters() {

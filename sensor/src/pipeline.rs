@@ -1,118 +1,123 @@
-//! The replay pipeline: a reader thread, N decode workers and S domain shards connected by bounded
-//! crossbeam channels, the same stages live capture uses.
+//! The pipeline both commands run: N decode workers, one per frame source, and S domain shards,
+//! connected by bounded crossbeam channels, plus the alarm writer thread. `replay` (capture files)
+//! and `live` (AF_XDP sockets) only bring their sources; the stages are built here, once.
 //!
-//! Determinism: the reader cuts the capture into epochs and spreads each epoch's frames over the
-//! workers by a symmetric flow hash (as a NIC's RSS would, keeping TCP halves together). Every
-//! worker sends every shard one batch per epoch, possibly empty, and a shard applies an epoch only
-//! when it has all N parts, in capture order. So the state a shard sees, and the alarms it raises,
-//! do not depend on N. Replay never drops: a full channel makes the reader wait.
+//! Workers decode each frame into a record and its name ([`Batch`]), routed to a shard by the hash
+//! of the registered domain, so one domain's state lives in one shard. Two ways to hand over:
+//!
+//! - **Epochs (replay).** A source that delivers [`Polled::Epoch`] gets its records sent to every
+//!   shard, even an empty batch, and a shard applies an epoch only once all N parts are in, merged
+//!   in capture order. The state a shard sees, and the alarms it raises, do not depend on N or S.
+//!   Nothing is dropped: a full channel makes the sender wait, and the reader behind it.
+//! - **Arrival (live).** Batches are applied as they come; a worker that finds its shard's channel
+//!   full waits for it, so the ring it reads fills and the kernel drops frames there, counted,
+//!   before any work was spent on them. Shards let time pass on the wall clock when idle.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use crate::aggregate::{Shard, ShardSink, ShardStats};
-use memmap2::Mmap;
-
-use crate::capture::pcap::{CaptureError, CaptureFile};
-use crate::capture::Frame;
+use crate::capture::pcap::CaptureError;
+use crate::capture::{FrameSource, Polled};
 use crate::config::Config;
-use crate::decode::LinkType;
-use crate::detect::allowlist::Allowlist;
 use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
 use crate::record::{Batch, Record};
+use crate::reload::{Follower, ReloadHandle};
 use crate::worker::{Decoder, WorkerStats};
 
-/// Frames of one epoch for one worker: slices of the mapped capture file, or (gzip) copies.
-struct FrameBatch {
-    epoch: u64,
-    /// The mapped file the frames are in, if it is one (an epoch never spans two files).
-    map: Option<Arc<Mmap>>,
-    /// Copied frames (when not mapped).
-    data: Vec<u8>,
-    frames: Vec<FrameMeta>,
+pub use crate::replay::{replay, ReplayOptions};
+
+/// How the stages behave where replay and live capture differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Capture files: capture time is the clock, nothing is dropped, alarms wait for the writer.
+    Replay,
+    /// A capture interface: shards sweep on the wall clock when idle, an alarm the writer cannot
+    /// take at once is dropped and counted.
+    Live,
 }
 
-impl FrameBatch {
-    fn new(epoch: u64, map: Option<Arc<Mmap>>) -> Self {
-        let data = if map.is_some() { Vec::new() } else { Vec::with_capacity(1 << 16) };
-        FrameBatch { epoch, map, data, frames: Vec::new() }
-    }
-
-    /// Adds a frame: its place in the map when it is a slice of it, else a copy.
-    fn push(&mut self, seq: u64, f: &Frame<'_>) {
-        let (in_map, start) = match self.map.as_deref().and_then(|m| offset_in(m, f.data)) {
-            Some(at) => (true, at),
-            None => {
-                self.data.extend_from_slice(f.data);
-                (false, self.data.len() - f.data.len())
-            }
-        };
-        self.frames.push(FrameMeta { seq, ts_ns: f.ts_ns, link: f.link, in_map, start, len: f.data.len() });
-    }
-
-    fn frame(&self, f: &FrameMeta) -> &[u8] {
-        let bytes = match (&self.map, f.in_map) {
-            (Some(m), true) => &m[..],
-            _ => &self.data[..],
-        };
-        bytes.get(f.start..f.start + f.len).unwrap_or_default()
-    }
+/// What the stages need besides the configuration and the sources.
+pub struct Stages {
+    pub mode: Mode,
+    /// Where workers and shards publish their counters for the metrics endpoint.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Where shards send DNS transactions for NetFlow/IPFIX export.
+    pub export: Option<ExportQueue>,
+    /// Set to stop the workers (live: SIGINT/SIGTERM); sources that close end them too.
+    pub stop: Arc<AtomicBool>,
+    /// Core for each worker (by index), if pinning is wanted.
+    pub cores: Vec<usize>,
+    /// Where SIGHUP reloads are published (none: settings fixed for the run).
+    pub reload: Option<Arc<ReloadHandle>>,
+    /// Capacity of each shard's channel, in batches.
+    pub shard_channel: usize,
 }
 
-/// Where `part` starts within `whole`, if it is a slice of it.
-fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
-    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
-    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: usize,
+    pub file_errors: Vec<CaptureError>,
+    pub workers: WorkerStats,
+    pub shards: ShardStats,
+    pub elapsed: Duration,
+    pub worker_count: usize,
+    pub shard_count: usize,
+    /// Records a shard could no longer take when the workers stopped (live).
+    pub shard_drops: u64,
 }
 
-#[derive(Clone, Copy)]
-struct FrameMeta {
-    seq: u64,
-    ts_ns: u64,
-    link: Option<LinkType>,
-    /// In the batch's map (else in its copied data).
-    in_map: bool,
-    start: usize,
-    len: usize,
-}
+/// The name replay callers know the report by.
+pub type ReplayReport = Report;
 
-/// Records of one epoch from one worker for one shard.
-struct ShardBatch {
-    epoch: u64,
+/// Records of one worker for one shard; `epoch` for replay's ordered hand-over.
+struct ShardMsg {
+    epoch: Option<u64>,
     batch: Batch,
 }
 
-/// How to replay.
-#[derive(Clone, Default)]
-pub struct ReplayOptions {
-    /// Counts compressed bytes read, for a progress bar.
-    pub progress: Arc<AtomicU64>,
-    /// Where workers and shards publish their counters for the metrics endpoint.
-    pub telemetry: Option<Arc<Telemetry>>,
-    /// Pace the replay at this multiple of capture time (1.0 = real time); 0 = as fast as possible.
-    pub speed: f64,
-    /// Where shards send DNS transactions for NetFlow/IPFIX export.
-    pub export: Option<ExportQueue>,
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// How long a worker waits on a full shard before looking at the stop flag again.
+const SEND_WAIT: Duration = Duration::from_millis(50);
+/// How long a live source waits for frames per poll.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A shard's outputs: the alarm channel and, optionally, the export queue.
+/// A shard's outputs.
 struct Sink<'a> {
+    mode: Mode,
     alarms: &'a Sender<Alarm>,
     export: Option<&'a ExportQueue>,
+    telemetry: Option<&'a Telemetry>,
 }
 
 impl ShardSink for Sink<'_> {
     fn alarm(&mut self, alarm: Alarm) {
-        let _ = self.alarms.send(alarm);
+        match self.mode {
+            // A closed channel means the writer thread is gone; the join reports that.
+            Mode::Replay => {
+                let _ = self.alarms.send(alarm);
+            }
+            Mode::Live => {
+                if self.alarms.try_send(alarm).is_err() {
+                    if let Some(t) = self.telemetry {
+                        t.count_drop(2, 1);
+                    }
+                }
+            }
+        }
     }
     fn export(&mut self, record: ExportRecord) {
         if let Some(q) = self.export {
@@ -121,94 +126,110 @@ impl ShardSink for Sink<'_> {
     }
 }
 
-/// What a replay did.
-#[derive(Debug, Default)]
-pub struct ReplayReport {
-    pub files: usize,
-    pub file_errors: Vec<CaptureError>,
-    pub workers: WorkerStats,
-    pub shards: ShardStats,
-    pub elapsed: Duration,
-    pub worker_count: usize,
-    pub shard_count: usize,
+/// Publishes a source's socket counters in the live section of the telemetry.
+fn publish_queue(telemetry: &Telemetry, index: usize, source: &dyn FrameSource) {
+    let Some(stats) = source.stats() else { return };
+    if let Ok(mut live) = telemetry.live.lock() {
+        let live = live.get_or_insert_with(Default::default);
+        if live.queues.len() <= index {
+            live.queues.resize(index + 1, (0, [0; 4]));
+        }
+        live.queues[index] = (source.queue(), stats);
+    }
 }
 
-fn run_worker(
-    cfg: &Config,
-    allowlist: Arc<Allowlist>,
-    rx: Receiver<FrameBatch>,
-    shards: Vec<Sender<ShardBatch>>,
-    telemetry: Option<(usize, Arc<Telemetry>)>,
-) -> WorkerStats {
-    let mut dec = Decoder::new(cfg, allowlist);
+/// Hands a batch to a shard, waiting while it is full; gives up (returning the records lost) only
+/// once `stop` is set or the shard is gone.
+fn hand_over(tx: &Sender<ShardMsg>, mut msg: ShardMsg, stop: &AtomicBool) -> u64 {
+    loop {
+        match tx.send_timeout(msg, SEND_WAIT) {
+            Ok(()) => return 0,
+            Err(SendTimeoutError::Timeout(m)) if !stop.load(Ordering::Relaxed) => msg = m,
+            Err(SendTimeoutError::Timeout(m)) | Err(SendTimeoutError::Disconnected(m)) => {
+                return m.batch.len() as u64
+            }
+        }
+    }
+}
+
+struct Worker<'a> {
+    index: usize,
+    cfg: &'a Config,
+    reload: Follower,
+    source: Box<dyn FrameSource + 'a>,
+    shards: Vec<Sender<ShardMsg>>,
+    telemetry: Option<Arc<Telemetry>>,
+    stop: Arc<AtomicBool>,
+    core: Option<usize>,
+}
+
+/// Decodes what the source delivers until it closes or `stop` is set. Returns its counters, the
+/// records it could not hand over, and the source (so the caller decides when it is closed).
+fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
+    let Worker { index, cfg, mut reload, mut source, shards, telemetry, stop, core } = w;
+    if let Some(c) = core {
+        crate::capture::cpu::pin(c);
+    }
+    let mut dec = Decoder::new(cfg, reload.current().allowlist.clone());
     let n = shards.len();
-    for batch in rx {
+    let mut outs: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+    let mut drops = 0u64;
+    let mut published = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(r) = reload.poll() {
+            dec.set_allowlist(r.allowlist.clone());
+        }
         let started = Instant::now();
-        let mut outs: Vec<Batch> =
-            (0..n).map(|_| Batch::with_capacity(batch.frames.len() / n + 16)).collect();
-        for f in &batch.frames {
-            let data = batch.frame(f);
-            dec.frame(f.link, data, f.ts_ns, f.seq, &mut |r, name| {
+        let mut frames = 0usize;
+        let polled = source.poll(POLL_WAIT, &mut |info, frame| {
+            frames += 1;
+            dec.frame(info.link, frame, info.ts_ns, info.seq, &mut |r, name| {
                 outs[(r.domain_hash % n as u64) as usize].push(r, name)
             });
+        });
+        if frames > 0 {
+            dec.stats.busy_ns += started.elapsed().as_nanos() as u64;
         }
-        dec.stats.busy_ns += started.elapsed().as_nanos() as u64;
-        // Published once per batch: the packet path itself touches no shared state.
-        if let Some((i, t)) = &telemetry {
-            t.publish_worker(*i, &dec.stats);
-        }
-        for (tx, out) in shards.iter().zip(outs) {
-            // A closed shard only happens when it panicked; the join reports that.
-            let _ = tx.send(ShardBatch { epoch: batch.epoch, batch: out });
-        }
-    }
-    dec.stats
-}
-
-fn run_shard(
-    cfg: &Config,
-    shard_count: usize,
-    workers: usize,
-    rx: Receiver<ShardBatch>,
-    alarms: Sender<Alarm>,
-    export: Option<ExportQueue>,
-    telemetry: Option<(usize, Arc<Telemetry>)>,
-) -> ShardStats {
-    let mut shard = Shard::new(cfg, shard_count);
-    let mut pending: BTreeMap<u64, (usize, Vec<Batch>)> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut sink = Sink { alarms: &alarms, export: export.as_ref() };
-    let apply = |shard: &mut Shard, sink: &mut Sink, parts: Vec<Batch>| {
-        merge_in_order(&parts, |r, name| shard.process(r, name, sink));
-    };
-    for b in rx {
-        let e = pending.entry(b.epoch).or_insert_with(|| (0, Vec::new()));
-        e.0 += 1;
-        if !b.batch.is_empty() {
-            e.1.push(b.batch);
-        }
-        let mut applied = false;
-        while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
-            if let Some((_, recs)) = pending.remove(&next) {
-                apply(&mut shard, &mut sink, recs);
-                applied = true;
+        let (epoch, closed) = match polled {
+            Ok(Polled::Frames) => (None, false),
+            Ok(Polled::Epoch(e)) => (Some(e), false),
+            Ok(Polled::Closed) => (None, true),
+            Err(e) => {
+                tracing::error!(worker = index, "capture error: {e}");
+                thread::sleep(POLL_WAIT);
+                (None, false)
             }
-            next += 1;
+        };
+        for (tx, out) in shards.iter().zip(outs.iter_mut()) {
+            // An epoch goes to every shard, empty or not; otherwise only what there is.
+            if out.is_empty() && epoch.is_none() {
+                continue;
+            }
+            let batch = std::mem::replace(out, Batch::with_capacity(out.len()));
+            let lost = hand_over(tx, ShardMsg { epoch, batch }, &stop);
+            if lost > 0 {
+                drops += lost;
+                if let Some(t) = &telemetry {
+                    t.count_drop(1, lost);
+                }
+            }
         }
-        if let (true, Some((i, t))) = (applied, &telemetry) {
-            t.publish_shard(*i, shard.snapshot());
+        if let Some(t) = &telemetry {
+            if published.elapsed() >= PUBLISH_EVERY {
+                t.publish_worker(index, &dec.stats);
+                publish_queue(t, index, source.as_ref());
+                published = Instant::now();
+            }
+        }
+        if closed {
+            break;
         }
     }
-    // Channels closed: whatever is left is complete or from a failed worker; apply in order.
-    for (_, (_, recs)) in std::mem::take(&mut pending) {
-        apply(&mut shard, &mut sink, recs);
+    if let Some(t) = &telemetry {
+        t.publish_worker(index, &dec.stats);
+        publish_queue(t, index, source.as_ref());
     }
-    shard.finish(&mut sink);
-    let snap = shard.snapshot();
-    if let Some((i, t)) = &telemetry {
-        t.publish_shard(*i, snap.clone());
-    }
-    snap.stats
+    (dec.stats, drops, source)
 }
 
 /// Calls `f` for the records of `parts` in capture order. Each part (one worker's) is in capture
@@ -234,24 +255,91 @@ fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8])) {
     }
 }
 
-/// Replays capture files through the pipeline. `on_alarm` runs on a thread of its own.
-pub fn replay(
-    cfg: &Config,
-    files: &[PathBuf],
-    opts: &ReplayOptions,
+struct ShardThread<'a> {
+    index: usize,
+    cfg: &'a Config,
+    shard_count: usize,
+    workers: usize,
+    mode: Mode,
+    rx: Receiver<ShardMsg>,
+    alarms: Sender<Alarm>,
+    export: Option<ExportQueue>,
+    telemetry: Option<Arc<Telemetry>>,
+    reload: Follower,
+}
+
+fn run_shard(s: ShardThread<'_>) -> ShardStats {
+    let ShardThread { index, cfg, shard_count, workers, mode, rx, alarms, export, telemetry, mut reload } = s;
+    let mut shard = Shard::new(cfg, shard_count);
+    shard.set_detect(&reload.current().detect);
+    let mut sink = Sink { mode, alarms: &alarms, export: export.as_ref(), telemetry: telemetry.as_deref() };
+    // Replay: epochs waiting for their other parts, and the next one to apply.
+    let mut pending: BTreeMap<u64, (usize, Vec<Batch>)> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut published = Instant::now();
+    loop {
+        if let Some(r) = reload.poll() {
+            shard.set_detect(&r.detect);
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(ShardMsg { epoch: None, batch }) => {
+                batch.iter().for_each(|(r, name)| shard.process(r, name, &mut sink))
+            }
+            Ok(ShardMsg { epoch: Some(epoch), batch }) => {
+                let e = pending.entry(epoch).or_insert_with(|| (0, Vec::new()));
+                e.0 += 1;
+                if !batch.is_empty() {
+                    e.1.push(batch);
+                }
+                while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
+                    if let Some((_, parts)) = pending.remove(&next) {
+                        merge_in_order(&parts, |r, name| shard.process(r, name, &mut sink));
+                    }
+                    next += 1;
+                }
+            }
+            // Live: no record for a while; let time pass so unanswered queries expire.
+            Err(RecvTimeoutError::Timeout) if mode == Mode::Live => shard.idle(now_ns(), &mut sink),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(t) = &telemetry {
+            if published.elapsed() >= PUBLISH_EVERY {
+                t.publish_shard(index, shard.snapshot());
+                published = Instant::now();
+            }
+        }
+    }
+    // Channels closed: what is left is complete or from a failed worker; apply in order.
+    for (_, (_, parts)) in std::mem::take(&mut pending) {
+        merge_in_order(&parts, |r, name| shard.process(r, name, &mut sink));
+    }
+    shard.finish(&mut sink);
+    let snap = shard.snapshot();
+    if let Some(t) = &telemetry {
+        t.publish_shard(index, snap.clone());
+    }
+    snap.stats
+}
+
+/// Runs the stages over `sources`: `on_alarm` runs on a thread of its own; `drive` runs on the
+/// calling thread once every stage is up (replay reads its files there; live has nothing to do);
+/// `on_stop` runs once the workers have stopped and before their sources are dropped (live
+/// detaches XDP there, before the sockets close).
+pub fn run<'a>(
+    cfg: &'a Config,
+    sources: Vec<Box<dyn FrameSource + 'a>>,
+    stages: Stages,
     on_alarm: impl FnMut(Alarm) + Send,
-) -> ReplayReport {
+    drive: impl FnOnce(),
+    on_stop: impl FnOnce(),
+) -> Report {
     let started = Instant::now();
-    let workers = cfg.workers();
-    let shard_count = cfg.shards();
-    let allowlist = Arc::new(Allowlist::new(cfg.allowlist.builtin, &cfg.allowlist.extra));
-    let cap = cfg.pipeline.channel_batches;
-    let per_epoch = cfg.pipeline.batch_frames * workers;
-
+    let workers = sources.len();
+    let shard_count = cfg.shards().max(1);
+    let reload = stages.reload.clone().unwrap_or_else(|| ReloadHandle::new(cfg));
     let (alarm_tx, alarm_rx) = bounded::<Alarm>(4096);
-    let mut report =
-        ReplayReport { files: files.len(), worker_count: workers, shard_count, ..Default::default() };
-
+    let mut report = Report { worker_count: workers, shard_count, ..Default::default() };
     thread::scope(|s| {
         let mut on_alarm = on_alarm;
         let alarm_thread = s.spawn(move || {
@@ -261,101 +349,54 @@ pub fn replay(
         });
         let mut shard_txs = Vec::new();
         let mut shard_threads = Vec::new();
-        for i in 0..shard_count {
-            let (tx, rx) = bounded::<ShardBatch>(cap * workers);
+        for index in 0..shard_count {
+            let (tx, rx) = bounded::<ShardMsg>(stages.shard_channel.max(1));
             shard_txs.push(tx);
-            let alarm_tx = alarm_tx.clone();
-            let t = opts.telemetry.clone().map(|t| (i, t));
-            let export = opts.export.clone();
-            shard_threads
-                .push(s.spawn(move || run_shard(cfg, shard_count, workers, rx, alarm_tx, export, t)));
+            let t = ShardThread {
+                index,
+                cfg,
+                shard_count,
+                workers,
+                mode: stages.mode,
+                rx,
+                alarms: alarm_tx.clone(),
+                export: stages.export.clone(),
+                telemetry: stages.telemetry.clone(),
+                reload: reload.follower(),
+            };
+            shard_threads.push(s.spawn(move || run_shard(t)));
         }
         drop(alarm_tx);
-        let mut worker_txs = Vec::new();
         let mut worker_threads = Vec::new();
-        for i in 0..workers {
-            let (tx, rx) = bounded::<FrameBatch>(cap);
-            worker_txs.push(tx);
-            let shards = shard_txs.clone();
-            let allowlist = allowlist.clone();
-            let t = opts.telemetry.clone().map(|t| (i, t));
-            worker_threads.push(s.spawn(move || run_worker(cfg, allowlist, rx, shards, t)));
+        for (index, source) in sources.into_iter().enumerate() {
+            let w = Worker {
+                index,
+                cfg,
+                reload: reload.follower(),
+                source,
+                shards: shard_txs.clone(),
+                telemetry: stages.telemetry.clone(),
+                stop: stages.stop.clone(),
+                core: stages.cores.get(index).copied(),
+            };
+            worker_threads.push(s.spawn(move || run_worker(w)));
         }
         drop(shard_txs);
-
-        // The reader: this thread.
-        let new_batches = |epoch, map: &Option<Arc<Mmap>>| -> Vec<FrameBatch> {
-            (0..workers).map(|_| FrameBatch::new(epoch, map.clone())).collect()
-        };
-        let mut epoch = 0u64;
-        let mut batches = new_batches(epoch, &None);
-        let mut in_epoch = 0usize;
-        let mut seq = 0u64;
-        let flush = |batches: Vec<FrameBatch>| {
-            for (tx, b) in worker_txs.iter().zip(batches) {
-                let _ = tx.send(b);
-            }
-        };
-        for path in files {
-            let file = match CaptureFile::open(path) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    report.file_errors.push(e);
-                    continue;
-                }
-            };
-            // An epoch's frames come from one file, so a batch needs one map at most.
-            let map = file.mapped().cloned();
-            if in_epoch > 0 {
-                epoch += 1;
-                in_epoch = 0;
-                flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
-            } else {
-                batches = new_batches(epoch, &map);
-            }
-            // Pacing: each file's first frame anchors capture time to wall time.
-            let mut anchor: Option<(u64, Instant)> = None;
-            let result = file.read(opts.progress.clone(), |f| {
-                if opts.speed > 0.0 {
-                    let (ts0, wall0) = *anchor.get_or_insert((f.ts_ns, Instant::now()));
-                    let due = Duration::from_secs_f64(f.ts_ns.saturating_sub(ts0) as f64 / 1e9 / opts.speed);
-                    let ahead = due.saturating_sub(wall0.elapsed());
-                    if !ahead.is_zero() {
-                        // Hand over what is pending so it is analysed on time, then wait. Epoch
-                        // boundaries do not change results (see the module comment).
-                        if in_epoch > 0 {
-                            epoch += 1;
-                            flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
-                            in_epoch = 0;
-                        }
-                        thread::sleep(ahead);
-                    }
-                }
-                let w = crate::capture::steer::worker_for(f.link, f.data, workers);
-                batches[w].push(seq, &f);
-                seq += 1;
-                in_epoch += 1;
-                if in_epoch >= per_epoch {
-                    epoch += 1;
-                    flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
-                    in_epoch = 0;
-                }
-            });
-            if let Err(e) = result {
-                tracing::error!("{e}");
-                report.file_errors.push(e);
-            }
-        }
-        flush(batches);
-        drop(worker_txs);
-
+        drive();
+        // Workers hand back their sources so the caller can detach XDP before sockets close.
+        let mut stopped_sources = Vec::new();
         for t in worker_threads {
             match t.join() {
-                Ok(st) => report.workers.merge(&st),
+                Ok((st, drops, source)) => {
+                    report.workers.merge(&st);
+                    report.shard_drops += drops;
+                    stopped_sources.push(source);
+                }
                 Err(_) => tracing::error!("a decode worker panicked"),
             }
         }
+        on_stop();
+        drop(stopped_sources);
         for t in shard_threads {
             match t.join() {
                 Ok(st) => report.shards.merge(&st),

@@ -118,6 +118,7 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(cfg: &Config, allowlist: Arc<Allowlist>) -> Self {
+        crate::features::warm_up();
         Decoder {
             ports: PortSet::new(&cfg.capture.dns_ports),
             tcp: Reassembler::new(cfg.tcp.max_flows, cfg.tcp.max_buffered_bytes, cfg.tcp.idle_timeout_secs),

@@ -4,11 +4,15 @@
 //! socket per RX queue ([`afxdp`]); [`iface`] and [`netlink`] answer questions about interfaces.
 
 pub mod afxdp;
+pub mod cpu;
 pub mod iface;
 pub mod netlink;
 pub mod pcap;
 pub mod steer;
 pub mod xdp;
+
+use std::io;
+use std::time::Duration;
 
 use crate::decode::LinkType;
 
@@ -22,4 +26,42 @@ pub struct Frame<'a> {
     /// The raw pcap link type number.
     pub linktype: i32,
     pub data: &'a [u8],
+}
+
+/// What the decode stage needs to know of a frame besides its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameInfo {
+    pub link: Option<LinkType>,
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Position in capture order (replay: frame index; live: per queue, queue index in the top
+    /// bits): ties in the shards are broken by it.
+    pub seq: u64,
+}
+
+/// What one poll of a [`FrameSource`] delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Frames, or none within the timeout (live capture).
+    Frames,
+    /// One whole epoch of a replay: its records go to every shard, even when there are none, so
+    /// shards can apply epochs in capture order (see `pipeline`).
+    Epoch(u64),
+    /// Nothing more will come: the worker ends.
+    Closed,
+}
+
+/// Something that delivers frames to a worker: an AF_XDP socket, a replay reader's epochs, or a
+/// test double. The pipeline never knows which.
+pub trait FrameSource: Send {
+    /// Waits up to `timeout` for frames and calls `f` for each.
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(FrameInfo, &[u8])) -> io::Result<Polled>;
+    /// The RX queue it reads, for metrics.
+    fn queue(&self) -> u32 {
+        0
+    }
+    /// Socket counters: rx_dropped, rx_ring_full, fill_ring_empty, invalid_descs.
+    fn stats(&self) -> Option<[u64; 4]> {
+        None
+    }
 }

@@ -1,0 +1,214 @@
+//! Replay: a reader on the calling thread feeding capture files to the [`pipeline`]'s workers.
+//!
+//! The reader cuts the capture into epochs of `batch_frames × workers` frames and spreads each
+//! epoch's frames over the workers by a symmetric flow hash (`capture::steer`, as a NIC's RSS
+//! would: both halves of a TCP connection reach one worker). Each worker's source delivers one
+//! epoch per poll, so shards apply epochs whole and in capture order (see `pipeline`). Frames of a
+//! plain file are slices of the mapped file, never copied; gzip input is copied per batch.
+//!
+//! [`pipeline`]: crate::pipeline
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver};
+use memmap2::Mmap;
+
+use crate::capture::pcap::CaptureFile;
+use crate::capture::{Frame, FrameInfo, FrameSource, Polled};
+use crate::config::Config;
+use crate::decode::LinkType;
+use crate::metrics::Telemetry;
+use crate::output::alarm::Alarm;
+use crate::output::netflow::exporter::ExportQueue;
+use crate::pipeline::{Mode, Report, Stages};
+
+/// How to replay.
+#[derive(Clone, Default)]
+pub struct ReplayOptions {
+    /// Counts bytes read (compressed, for gzip), for a progress bar.
+    pub progress: Arc<AtomicU64>,
+    /// Where workers and shards publish their counters for the metrics endpoint.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Pace the replay at this multiple of capture time (1.0 = real time); 0 = as fast as possible.
+    pub speed: f64,
+    /// Where shards send DNS transactions for NetFlow/IPFIX export.
+    pub export: Option<ExportQueue>,
+}
+
+#[derive(Clone, Copy)]
+struct FrameMeta {
+    seq: u64,
+    ts_ns: u64,
+    link: Option<LinkType>,
+    /// In the batch's map (else in its copied data).
+    in_map: bool,
+    start: usize,
+    len: usize,
+}
+
+/// Frames of one epoch for one worker: slices of the mapped capture file, or (gzip) copies.
+struct FrameBatch {
+    epoch: u64,
+    /// The mapped file the frames are in, if it is one (an epoch never spans two files).
+    map: Option<Arc<Mmap>>,
+    /// Copied frames (when not mapped).
+    data: Vec<u8>,
+    frames: Vec<FrameMeta>,
+}
+
+impl FrameBatch {
+    fn new(epoch: u64, map: Option<Arc<Mmap>>) -> Self {
+        let data = if map.is_some() { Vec::new() } else { Vec::with_capacity(1 << 16) };
+        FrameBatch { epoch, map, data, frames: Vec::new() }
+    }
+
+    /// Adds a frame: its place in the map when it is a slice of it, else a copy.
+    fn push(&mut self, seq: u64, f: &Frame<'_>) {
+        let (in_map, start) = match self.map.as_deref().and_then(|m| offset_in(m, f.data)) {
+            Some(at) => (true, at),
+            None => {
+                self.data.extend_from_slice(f.data);
+                (false, self.data.len() - f.data.len())
+            }
+        };
+        self.frames.push(FrameMeta { seq, ts_ns: f.ts_ns, link: f.link, in_map, start, len: f.data.len() });
+    }
+
+    fn frame(&self, f: &FrameMeta) -> &[u8] {
+        let bytes = match (&self.map, f.in_map) {
+            (Some(m), true) => &m[..],
+            _ => &self.data[..],
+        };
+        bytes.get(f.start..f.start + f.len).unwrap_or_default()
+    }
+}
+
+/// Where `part` starts within `whole`, if it is a slice of it.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
+}
+
+/// One worker's share of the replay: an epoch per poll, until the reader is done.
+struct EpochSource {
+    rx: Receiver<FrameBatch>,
+}
+
+impl FrameSource for EpochSource {
+    fn poll(&mut self, _timeout: Duration, f: &mut dyn FnMut(FrameInfo, &[u8])) -> io::Result<Polled> {
+        let Ok(batch) = self.rx.recv() else { return Ok(Polled::Closed) };
+        for m in &batch.frames {
+            f(FrameInfo { link: m.link, ts_ns: m.ts_ns, seq: m.seq }, batch.frame(m));
+        }
+        Ok(Polled::Epoch(batch.epoch))
+    }
+}
+
+/// Replays capture files through the pipeline. `on_alarm` runs on a thread of its own.
+pub fn replay(
+    cfg: &Config,
+    files: &[PathBuf],
+    opts: &ReplayOptions,
+    on_alarm: impl FnMut(Alarm) + Send,
+) -> Report {
+    let workers = cfg.workers().max(1);
+    let cap = cfg.pipeline.channel_batches;
+    let per_epoch = cfg.pipeline.batch_frames * workers;
+    let mut worker_txs = Vec::new();
+    let mut sources: Vec<Box<dyn FrameSource>> = Vec::new();
+    for _ in 0..workers {
+        let (tx, rx) = bounded::<FrameBatch>(cap);
+        worker_txs.push(tx);
+        sources.push(Box::new(EpochSource { rx }));
+    }
+    let stages = Stages {
+        mode: Mode::Replay,
+        telemetry: opts.telemetry.clone(),
+        export: opts.export.clone(),
+        stop: Default::default(),
+        cores: Vec::new(),
+        reload: None,
+        // Every epoch reaches every shard: room for a batch from each worker.
+        shard_channel: cap * workers,
+    };
+    let mut file_errors = Vec::new();
+    let errors = &mut file_errors;
+    let read = move || {
+        let new_batches = |epoch, map: &Option<Arc<Mmap>>| -> Vec<FrameBatch> {
+            (0..workers).map(|_| FrameBatch::new(epoch, map.clone())).collect()
+        };
+        let mut epoch = 0u64;
+        let mut batches = new_batches(epoch, &None);
+        let mut in_epoch = 0usize;
+        let mut seq = 0u64;
+        let flush = |batches: Vec<FrameBatch>| {
+            for (tx, b) in worker_txs.iter().zip(batches) {
+                // A closed channel only happens when the worker panicked; the join reports that.
+                let _ = tx.send(b);
+            }
+        };
+        for path in files {
+            let file = match CaptureFile::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    errors.push(e);
+                    continue;
+                }
+            };
+            // An epoch's frames come from one file, so a batch needs one map at most.
+            let map = file.mapped().cloned();
+            if in_epoch > 0 {
+                epoch += 1;
+                in_epoch = 0;
+                flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
+            } else {
+                batches = new_batches(epoch, &map);
+            }
+            // Pacing: each file's first frame anchors capture time to wall time.
+            let mut anchor: Option<(u64, Instant)> = None;
+            let result = file.read(opts.progress.clone(), |f| {
+                if opts.speed > 0.0 {
+                    let (ts0, wall0) = *anchor.get_or_insert((f.ts_ns, Instant::now()));
+                    let due = Duration::from_secs_f64(f.ts_ns.saturating_sub(ts0) as f64 / 1e9 / opts.speed);
+                    let ahead = due.saturating_sub(wall0.elapsed());
+                    if !ahead.is_zero() {
+                        // Hand over what is pending so it is analysed on time, then wait. Epoch
+                        // boundaries do not change results (see `pipeline`).
+                        if in_epoch > 0 {
+                            epoch += 1;
+                            flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
+                            in_epoch = 0;
+                        }
+                        thread::sleep(ahead);
+                    }
+                }
+                let w = crate::capture::steer::worker_for(f.link, f.data, workers);
+                batches[w].push(seq, &f);
+                seq += 1;
+                in_epoch += 1;
+                if in_epoch >= per_epoch {
+                    epoch += 1;
+                    flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
+                    in_epoch = 0;
+                }
+            });
+            if let Err(e) = result {
+                tracing::error!("{e}");
+                errors.push(e);
+            }
+        }
+        flush(batches);
+        // Dropping the senders closes the workers' sources.
+        drop(worker_txs);
+    };
+    let mut report = crate::pipeline::run(cfg, sources, stages, on_alarm, read, || {});
+    report.files = files.len();
+    report.file_errors = file_errors;
+    report
+}
