@@ -45,6 +45,8 @@ pub struct LiveConfig {
     pub queues: u32,
     /// Cores to pin the capture workers to, one per queue in order (empty = no pinning).
     pub cores: Vec<usize>,
+    /// Cores to pin the aggregation shards to, one per shard in order (empty = no pinning).
+    pub shard_cores: Vec<usize>,
     /// UMEM frames per socket.
     pub frame_count: u32,
     /// Bytes per UMEM frame (2048 or 4096).
@@ -64,6 +66,7 @@ impl Default for LiveConfig {
             default_action: "pass".into(),
             queues: 0,
             cores: Vec::new(),
+            shard_cores: Vec::new(),
             frame_count: 4096,
             frame_size: 4096,
             ring_size: 2048,

@@ -159,6 +159,11 @@ struct LiveArgs {
     /// Cores to pin capture workers to, comma-separated, one per queue [config: live.cores].
     #[arg(long, value_delimiter = ',')]
     cores: Option<Vec<usize>>,
+    /// Cores to pin aggregation shards to, comma-separated, one per shard; keep them apart from
+    /// the capture workers' cores so a busy shard never takes a ring's core [config:
+    /// live.shard_cores].
+    #[arg(long, value_delimiter = ',')]
+    shard_cores: Option<Vec<usize>>,
     /// Aggregation shards (default: config pipeline.shards, 0 = one per queue).
     #[arg(long)]
     shards: Option<usize>,
@@ -368,6 +373,9 @@ fn live_config(args: &LiveArgs) -> Result<Config> {
     if let Some(c) = &args.cores {
         l.cores = c.clone();
     }
+    if let Some(c) = &args.shard_cores {
+        l.shard_cores = c.clone();
+    }
     if let Some(s) = args.shards {
         cfg.pipeline.shards = s;
     }
@@ -422,11 +430,8 @@ fn reload_config(
 }
 
 fn live(args: LiveArgs) -> Result<ExitCode> {
-    use dnsentry::capture::afxdp::{BindMode, XskConfig, XskSocket};
-    use dnsentry::capture::xdp::{AttachMode, XdpConfig, XdpProgram};
     use dnsentry::capture::FrameSource;
     use dnsentry::live::{LiveOptions, XskSource};
-    use dnsentry_common::DefaultAction;
 
     let mut cfg = live_config(&args)?;
     // Resolved before anything is attached, so a wrong name fails at once.
@@ -439,32 +444,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let l = cfg.live.clone();
-    let default_action = if l.default_action == "drop" { DefaultAction::Drop } else { DefaultAction::Pass };
-    let attach: AttachMode = l.attach.parse().map_err(anyhow::Error::msg)?;
-    let bind: BindMode = l.bind.parse().map_err(anyhow::Error::msg)?;
-
-    // Load and configure the program, open the sockets (fill rings filled before bind), put
-    // them in the XSK map, and only then attach: no frame is redirected to a missing socket.
-    let xdp_cfg = XdpConfig { default_action, dns_ports: cfg.capture.dns_ports.clone(), own_addresses: None };
-    let mut prog = XdpProgram::load(&args.iface, &xdp_cfg)?;
-    let xsk_cfg = XskConfig {
-        frame_count: l.frame_count,
-        frame_size: l.frame_size,
-        fill_size: l.ring_size,
-        rx_size: l.ring_size,
-        bind,
-        ..XskConfig::default()
-    };
-    let sockets = XskSocket::open_all(&args.iface, (l.queues > 0).then_some(l.queues), &xsk_cfg)?;
-    for s in &sockets {
-        prog.register_socket(s.queue(), s.fd())?;
-        tracing::warn!(iface = %args.iface, queue = s.queue(), mode = %s.mode(), "AF_XDP socket bound");
-    }
-    let mode = prog.attach(attach)?;
-    if let Some(id) = prog.replaced_stale() {
-        tracing::warn!(iface = %args.iface, id, "replaced a stale XDP program left by an earlier run");
-    }
-    tracing::warn!(iface = %args.iface, mode = %mode, queues = sockets.len(), "XDP program attached");
+    let dnsentry::live::Capture { prog, sockets, .. } = dnsentry::live::Capture::open(&args.iface, &cfg)?;
     if cfg.pipeline.shards == 0 {
         cfg.pipeline.shards = sockets.len().max(1);
     }
@@ -488,77 +468,22 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
 
     // Everything privileged is done: the program is attached, the sockets are bound, the metrics
     // listener and the alarm file are open. The rest runs without root or capabilities.
-    match (&account, dnsentry::privilege::bpf_needs_privilege()) {
-        (Some(a), None) => {
-            dnsentry::privilege::drop_to(a)?;
-            tracing::warn!(user = %a.name, uid = a.uid, "dropped privileges: no capabilities are left");
-        }
-        (Some(a), Some(why)) => tracing::error!(
-            user = %a.name,
-            "not dropping privileges: {why}; the XDP counters and own-address map could not be \
-             updated without root. Use Linux >= 6.5 or sysctl kernel.unprivileged_bpf_disabled=0"
-        ),
-        (None, _) => tracing::warn!("--user root: keeping root and every capability"),
-    }
+    dnsentry::privilege::drop_after_setup(account.as_ref())?;
 
     let reload = dnsentry::reload::ReloadHandle::new(&cfg);
     let prog = Arc::new(std::sync::Mutex::new(prog));
 
-    // Monitor: XDP counters for metrics, own addresses kept current, SIGHUP reloads, the status
-    // line, the timer.
     let monitor = {
-        let (prog, telemetry, stop) = (prog.clone(), telemetry.clone(), stop.clone());
-        let (reload, running, args) = (reload.clone(), cfg.clone(), args.clone());
-        let names = dnsentry::capture::xdp::counter_names();
-        let duration = args.duration;
-        let tty = std::io::stderr().is_terminal();
-        std::thread::spawn(move || {
-            let started = std::time::Instant::now();
-            let mut tick = 0u64;
-            let mut last_seen = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
-                tick += 1;
-                if hup.swap(false, Ordering::Relaxed) {
-                    reload_config(&args, &running, &reload, &telemetry);
-                }
-                if !tick.is_multiple_of(4) {
-                    continue;
-                }
-                let Ok(mut p) = prog.lock() else { break };
-                if let Ok(c) = p.counters() {
-                    if let Ok(mut live) = telemetry.live.lock() {
-                        live.get_or_insert_with(Default::default).xdp =
-                            names.iter().copied().zip(c).collect();
-                    }
-                    if tty {
-                        let w = dnsentry::metrics::exporter::totals(&telemetry);
-                        eprint!(
-                            "\r{:>10} frames seen ({:>8}/s) {:>10} redirected {:>10} dns {:>6} alarms, {} drops   ",
-                            c[0],
-                            c[0] - last_seen,
-                            c[1],
-                            w.0,
-                            w.1,
-                            w.2
-                        );
-                        last_seen = c[0];
-                    }
-                }
-                if tick.is_multiple_of(40) {
-                    if let Err(e) = p.refresh_own_addresses() {
-                        tracing::warn!("cannot refresh the host's addresses: {e}");
-                    }
-                }
-                drop(p);
-                if duration > 0 && started.elapsed() >= Duration::from_secs(duration) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-            if tty {
-                eprintln!();
-            }
-        })
+        let (reload, running, args, t) = (reload.clone(), cfg.clone(), args.clone(), telemetry.clone());
+        let duration = (args.duration > 0).then(|| Duration::from_secs(args.duration));
+        dnsentry::live::spawn_monitor(
+            prog.clone(),
+            telemetry.clone(),
+            stop.clone(),
+            hup,
+            duration,
+            move || reload_config(&args, &running, &reload, &t),
+        )?
     };
 
     let min = min_severity(args.common.min_severity);
@@ -574,6 +499,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         export: export_queue,
         stop: stop.clone(),
         cores: l.cores.clone(),
+        shard_cores: l.shard_cores.clone(),
         reload: Some(reload),
     };
     let detach = prog.clone();

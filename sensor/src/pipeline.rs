@@ -56,6 +56,8 @@ pub struct Stages {
     pub stop: Arc<AtomicBool>,
     /// Core for each worker (by index), if pinning is wanted.
     pub cores: Vec<usize>,
+    /// Core for each shard (by index), if pinning is wanted.
+    pub shard_cores: Vec<usize>,
     /// Where SIGHUP reloads are published (none: settings fixed for the run).
     pub reload: Option<Arc<ReloadHandle>>,
     /// Capacity of each shard's channel, in batches.
@@ -266,10 +268,26 @@ struct ShardThread<'a> {
     export: Option<ExportQueue>,
     telemetry: Option<Arc<Telemetry>>,
     reload: Follower,
+    core: Option<usize>,
 }
 
 fn run_shard(s: ShardThread<'_>) -> ShardStats {
-    let ShardThread { index, cfg, shard_count, workers, mode, rx, alarms, export, telemetry, mut reload } = s;
+    let ShardThread {
+        index,
+        cfg,
+        shard_count,
+        workers,
+        mode,
+        rx,
+        alarms,
+        export,
+        telemetry,
+        mut reload,
+        core,
+    } = s;
+    if let Some(c) = core {
+        crate::capture::cpu::pin(c);
+    }
     let mut shard = Shard::new(cfg, shard_count);
     shard.set_detect(&reload.current().detect);
     let mut sink = Sink { mode, alarms: &alarms, export: export.as_ref(), telemetry: telemetry.as_deref() };
@@ -363,6 +381,7 @@ pub fn run<'a>(
                 export: stages.export.clone(),
                 telemetry: stages.telemetry.clone(),
                 reload: reload.follower(),
+                core: stages.shard_cores.get(index).copied(),
             };
             shard_threads.push(s.spawn(move || run_shard(t)));
         }

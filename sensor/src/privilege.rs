@@ -157,6 +157,26 @@ pub fn bpf_needs_privilege() -> Option<String> {
     }
 }
 
+/// Once everything privileged is done (program attached, sockets bound, listeners and files
+/// open): switches to `account` when the kernel lets the rest run unprivileged, and says so; with
+/// no account (`root`) keeps root. Where `bpf()` would still need privilege (Linux < 6.5 with
+/// unprivileged BPF disabled) it logs why and keeps root, so the XDP counters keep working.
+pub fn drop_after_setup(account: Option<&Account>) -> Result<(), PrivilegeError> {
+    match (account, bpf_needs_privilege()) {
+        (Some(a), None) => {
+            drop_to(a)?;
+            tracing::warn!(user = %a.name, uid = a.uid, "dropped privileges: no capabilities are left");
+        }
+        (Some(a), Some(why)) => tracing::error!(
+            user = %a.name,
+            "not dropping privileges: {why}; the XDP counters and own-address map could not be \
+             updated without root. Use Linux >= 6.5 or sysctl kernel.unprivileged_bpf_disabled=0"
+        ),
+        (None, _) => tracing::warn!("--user root: keeping root and every capability"),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

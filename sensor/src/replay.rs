@@ -132,6 +132,7 @@ pub fn replay(
         export: opts.export.clone(),
         stop: Default::default(),
         cores: Vec::new(),
+        shard_cores: Vec::new(),
         reload: None,
         // Every epoch reaches every shard: room for a batch from each worker.
         shard_channel: cap * workers,
