@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
 # Live capture receive rate on a veth pair: dnsentry (XDP + AF_XDP, drv and skb attach) against an
-# AF_PACKET baseline (tcpdump), with the same generator load. Usage: sudo scripts/bench-live.sh
+# AF_PACKET baseline (tcpdump), with the same generator load.
+#
+#   sudo scripts/bench-live.sh [--queues N] [--gen-cpus M]
+#
+# Default (one queue, one generator core): the single-queue comparison described below.
+# --queues N --gen-cpus M (for a bigger machine): the sensor end of the veth gets N RX queues and
+# dnsentry one worker per queue; trafgen sends from M cores (1..M) with random source ports (so the
+# veth spreads flows over the queues in drv mode) and a random 12-byte first label under one
+# registered domain (the hot-domain case: every record goes to one shard). Workers are pinned to
+# cores M+1..M+N and shards to the N cores after those (wrapping around nproc); tcpdump stays a
+# single-queue AF_PACKET comparison.
 #
 # A generator namespace runs trafgen (netsniff-ng, pinned to core 1) sending one 102-byte DNS query
 # frame (A? www.bench-dnsentry-measurement.example.com, UDP 10.88.0.2:40000 -> 10.88.0.77:53, valid
@@ -19,6 +29,16 @@ DURATION=${DURATION:-10}
 REPS=${REPS:-2}
 DNSENTRY=${DNSENTRY:-$repo/target/release/dnsentry}
 METRICS_PORT=${METRICS_PORT:-19853}
+QUEUES=1
+GEN_CPUS=1
+while (($#)); do
+  case $1 in
+    --queues) QUEUES=$2; shift 2 ;;
+    --gen-cpus) GEN_CPUS=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bench-live: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
 OUT=${OUT:-$(mktemp -d /tmp/bench-live.XXXXXX)}
 GEN=dnsbench-gen-$$
 SEN=dnsbench-sen-$$
@@ -26,6 +46,20 @@ GEN_IF=vg   # generator end
 SEN_IF=vs   # sensor end (captured)
 GEN_CPU=1
 CAP_CPU=0
+GEN_LAST=$((GEN_CPU + GEN_CPUS - 1))
+# Capture (worker) and shard cores: core 0 for the single-queue default, else after the generator.
+cores_from() { # first count: comma list of cores, wrapping around nproc
+  local i out=""
+  for ((i = 0; i < $2; i++)); do out+="${out:+,}$((($1 + i) % $(nproc)))"; done
+  echo "$out"
+}
+if ((QUEUES == 1 && GEN_CPUS == 1)); then
+  CAP_CORES=$CAP_CPU
+  SHARD_CORES=$CAP_CPU
+else
+  CAP_CORES=$(cores_from $((GEN_LAST + 1)) "$QUEUES")
+  SHARD_CORES=$(cores_from $((GEN_LAST + 1 + QUEUES)) "$QUEUES")
+fi
 
 die() { echo "bench-live: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "needs root (sudo $0)"
@@ -51,8 +85,8 @@ ip netns add "$GEN"
 ip netns add "$SEN"
 ip -n "$GEN" link set lo up
 ip -n "$SEN" link set lo up
-ip link add "$SEN_IF" numrxqueues 1 numtxqueues 1 netns "$SEN" type veth \
-  peer name "$GEN_IF" numrxqueues 1 numtxqueues 1 netns "$GEN"
+ip link add "$SEN_IF" numrxqueues "$QUEUES" numtxqueues "$QUEUES" netns "$SEN" type veth \
+  peer name "$GEN_IF" numrxqueues 1 numtxqueues "$GEN_CPUS" netns "$GEN"
 ip -n "$SEN" addr add 10.88.0.1/24 dev "$SEN_IF"
 ip -n "$GEN" addr add 10.88.0.2/24 dev "$GEN_IF"
 ip -n "$SEN" link set "$SEN_IF" up
@@ -63,7 +97,8 @@ gen_mac=$(ip -n "$GEN" -br link show "$GEN_IF" | awk '{print $3}')
 # trafgen packet: with --cpus 2, fork 0 has no packet and idles; fork 1 (CPU 1) sends. (trafgen pins
 # fork i to CPU i itself, so taskset alone cannot move a single fork off CPU 0.)
 cfg=$OUT/dns-query.trafgen
-cat >"$cfg" <<EOF
+if ((QUEUES == 1 && GEN_CPUS == 1)); then
+  cat >"$cfg" <<EOF
 cpu($GEN_CPU): {
   eth(da=$sen_mac, sa=$gen_mac, type=0x0800),
   ipv4(saddr=10.88.0.2, daddr=10.88.0.77, ttl=64),
@@ -72,6 +107,19 @@ cpu($GEN_CPU): {
   3, "www", 26, "bench-dnsentry-measurement", 7, "example", 3, "com", 0, c16(1), c16(1)
 }
 EOF
+else
+  # Random source port and query id (flows spread over the RX queues) and a random 12-byte label
+  # under one registered domain: a water-torture flood, 111-byte frames.
+  cat >"$cfg" <<EOF
+cpu($GEN_CPU-$GEN_LAST): {
+  eth(da=$sen_mac, sa=$gen_mac, type=0x0800),
+  ipv4(saddr=10.88.0.2, daddr=10.88.0.77, ttl=64),
+  udp(sp=drnd(), dp=53),
+  drnd(2), c16(0x0100), c16(1), c16(0), c16(0), c16(0),
+  12, drnd(12), 26, "bench-dnsentry-measurement", 7, "example", 3, "com", 0, c16(1), c16(1)
+}
+EOF
+fi
 
 link_stat() { # ns if field: rx_packets tx_packets rx_dropped tx_dropped
   ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
@@ -98,8 +146,8 @@ generate() {
   txd0=$(link_stat "$GEN" "$GEN_IF" tx_dropped)
   c0=$(cpu_ticks "$cap_pid")
   t0=$(date +%s.%N)
-  ip netns exec "$GEN" taskset -c "$GEN_CPU" timeout -s INT "$DURATION" \
-    trafgen --dev "$GEN_IF" --conf "$cfg" --cpus 2 >"$log" 2>&1 || true
+  ip netns exec "$GEN" taskset -c "$GEN_CPU-$GEN_LAST" timeout -s INT "$DURATION" \
+    trafgen --dev "$GEN_IF" --conf "$cfg" --cpus $((GEN_LAST + 1)) >"$log" 2>&1 || true
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "$cap_pid")
   tx1=$(link_stat "$GEN" "$GEN_IF" tx_packets)
@@ -127,8 +175,11 @@ run_dnsentry() { # rep attach
   local rep=$1 attach=$2 tag=$OUT/rep$1-$2 pid
   local rx0 rx1
   rx0=$(link_stat "$SEN" "$SEN_IF" rx_packets)
-  ip netns exec "$SEN" taskset -c "$CAP_CPU" "$DNSENTRY" live --iface "$SEN_IF" --attach "$attach" \
-    --default-action drop --cores "$CAP_CPU" --duration 0 --metrics-listen "127.0.0.1:$METRICS_PORT" \
+  local cpus=$CAP_CORES
+  [[ $SHARD_CORES == "$CAP_CORES" ]] || cpus+=",$SHARD_CORES"
+  ip netns exec "$SEN" taskset -c "$cpus" "$DNSENTRY" live --iface "$SEN_IF" \
+    --attach "$attach" --default-action drop --cores "$CAP_CORES" --shard-cores "$SHARD_CORES" \
+    --shards "$QUEUES" --duration 0 --metrics-listen "127.0.0.1:$METRICS_PORT" \
     --alarms "$tag.alarms" >"$tag.stdout" 2>"$tag.stderr" &
   pid=$!
   cap_pid=$pid
@@ -197,7 +248,11 @@ done
 # Report: one row per run, processed rate and ratio to the same repetition's AF_PACKET rate.
 echo
 echo "machine: $(nproc) cores, $(uname -r), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "generator: trafgen on core $GEN_CPU, capture on core $CAP_CPU, $DURATION s per run, 102-byte DNS query frames"
+if ((QUEUES == 1 && GEN_CPUS == 1)); then
+  echo "generator: trafgen on core $GEN_CPU, capture on core $CAP_CPU, $DURATION s per run, 102-byte DNS query frames"
+else
+  echo "generator: trafgen on cores $GEN_CPU-$GEN_LAST, $QUEUES queues: workers on cores $CAP_CORES, shards on $SHARD_CORES; $DURATION s per run, 111-byte queries, random ports and first label, one domain"
+fi
 echo
 echo "| rep | mode | sent pps | received | processed pps | drops | ratio to AF_PACKET |"
 echo "|---|---|---|---|---|---|---|"
