@@ -414,7 +414,7 @@ fn reload_config(
                 );
             }
             handle.publish(&new);
-            telemetry.config_reloads[0].fetch_add(1, Ordering::Relaxed);
+            telemetry.count_reload(dnsentry::metrics::ReloadOutcome::Success);
             tracing::warn!(
                 generation = handle.generation(),
                 baseline_domains = new.detect.learned.len(),
@@ -423,7 +423,7 @@ fn reload_config(
             );
         }
         Err(e) => {
-            telemetry.config_reloads[1].fetch_add(1, Ordering::Relaxed);
+            telemetry.count_reload(dnsentry::metrics::ReloadOutcome::Failure);
             tracing::error!("configuration reload failed, the running configuration is kept: {e:#}");
         }
     }

@@ -25,7 +25,7 @@ use crate::aggregate::{Shard, ShardSink, ShardStats};
 use crate::capture::pcap::CaptureError;
 use crate::capture::{FrameSource, Polled};
 use crate::config::Config;
-use crate::metrics::Telemetry;
+use crate::metrics::{DropStage, Telemetry};
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
@@ -114,8 +114,13 @@ impl ShardSink for Sink<'_> {
             }
             Mode::Live => {
                 if self.alarms.try_send(alarm).is_err() {
-                    if let Some(t) = self.telemetry {
-                        t.count_drop(2, 1);
+                    let lost = self.telemetry.map_or(0, |t| t.count_drop(DropStage::Alarms, 1));
+                    // An alarm lost is an error; logged on the 1st, 2nd, 4th, 8th... loss.
+                    if lost.is_power_of_two() {
+                        tracing::error!(
+                            lost,
+                            "alarm dropped: the alarm writer cannot keep up (slow disk or pipe?)"
+                        );
                     }
                 }
             }
@@ -212,7 +217,7 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
             if lost > 0 {
                 drops += lost;
                 if let Some(t) = &telemetry {
-                    t.count_drop(1, lost);
+                    t.count_drop(DropStage::Shards, lost);
                 }
             }
         }

@@ -7,7 +7,7 @@ use prometheus::Encoder;
 
 use super::hist::{Hist, ENTROPY_BOUNDS, QNAME_LEN_BOUNDS, RESPONSE_SIZE_BOUNDS, SCORE_BOUNDS};
 use super::labels::{qtype_label, rcode_label, QTYPE_SLOTS, RCODE_SLOTS};
-use super::{Telemetry, DROP_STAGES};
+use super::{DropStage, ReloadOutcome, Telemetry};
 use crate::aggregate::{ShardStats, Suspect};
 use crate::decode::Skip;
 use crate::detect::reason::Reason;
@@ -255,11 +255,7 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
     out.push(counters(
         "dnsentry_channel_drops_total",
         "Records or frames dropped because a bounded channel was full.",
-        DROP_STAGES
-            .iter()
-            .zip(&t.channel_drops)
-            .map(|(s, c)| (vec![("stage", *s)], c.load(Ordering::Relaxed)))
-            .collect(),
+        DropStage::ALL.iter().map(|&s| (vec![("stage", s.label())], t.drops(s))).collect(),
     ));
     out.push(counters(
         "dnsentry_alarm_write_errors_total",
@@ -270,8 +266,8 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
         "dnsentry_config_reloads_total",
         "Configuration reloads.",
         vec![
-            (vec![("result", "success")], t.config_reloads[0].load(Ordering::Relaxed)),
-            (vec![("result", "failure")], t.config_reloads[1].load(Ordering::Relaxed)),
+            (vec![("result", ReloadOutcome::Success.label())], t.reloads(ReloadOutcome::Success)),
+            (vec![("result", ReloadOutcome::Failure.label())], t.reloads(ReloadOutcome::Failure)),
         ],
     ));
     out.push(counters(
@@ -371,7 +367,7 @@ pub fn totals(t: &Telemetry) -> (u64, u64, u64) {
             alarms += s.stats.alarms[1] + s.stats.alarms[2];
         }
     }
-    let drops = t.channel_drops.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let drops = DropStage::ALL.iter().map(|&s| t.drops(s)).sum();
     (dns, alarms, drops)
 }
 

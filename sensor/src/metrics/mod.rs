@@ -13,8 +13,45 @@ use std::sync::Mutex;
 use crate::aggregate::ShardSnapshot;
 use crate::worker::WorkerStats;
 
-/// Channel stages whose drops are counted (`dnsentry_channel_drops_total{stage}`).
-pub const DROP_STAGES: [&str; 4] = ["workers", "shards", "alarms", "export"];
+/// Where a bounded channel dropped what it could not take (`dnsentry_channel_drops_total{stage}`).
+/// Frames are not here: under load the RX rings drop them (the AF_XDP counters), and export
+/// queue drops are `dnsentry_netflow_records_total{result="dropped"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropStage {
+    /// Records a worker could not hand to its shard (only when stopping: under load workers wait).
+    Shards,
+    /// Alarms the writer thread could not take (live).
+    Alarms,
+}
+
+impl DropStage {
+    pub const ALL: [DropStage; 2] = [DropStage::Shards, DropStage::Alarms];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropStage::Shards => "shards",
+            DropStage::Alarms => "alarms",
+        }
+    }
+}
+
+/// The outcome of a SIGHUP reload (`dnsentry_config_reloads_total{result}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Success,
+    Failure,
+}
+
+impl ReloadOutcome {
+    pub const ALL: [ReloadOutcome; 2] = [ReloadOutcome::Success, ReloadOutcome::Failure];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            ReloadOutcome::Success => "success",
+            ReloadOutcome::Failure => "failure",
+        }
+    }
+}
 
 /// Live-capture counters published by the capture layer (absent in replay).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,9 +67,10 @@ pub struct Telemetry {
     pub workers: Vec<Mutex<WorkerStats>>,
     pub shards: Vec<Mutex<ShardSnapshot>>,
     pub alarm_write_errors: AtomicU64,
-    pub channel_drops: [AtomicU64; DROP_STAGES.len()],
-    /// SIGHUP reloads: [success, failure].
-    pub config_reloads: [AtomicU64; 2],
+    /// By [`DropStage`].
+    channel_drops: [AtomicU64; DropStage::ALL.len()],
+    /// By [`ReloadOutcome`].
+    config_reloads: [AtomicU64; ReloadOutcome::ALL.len()],
     /// Metrics endpoint connections: [served, refused busy, failed] (`server::SERVED` ...).
     pub metrics_requests: [AtomicU64; 3],
     pub live: Mutex<Option<LiveStats>>,
@@ -75,9 +113,20 @@ impl Telemetry {
         }
     }
 
-    pub fn count_drop(&self, stage: usize, n: u64) {
-        if let Some(c) = self.channel_drops.get(stage) {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
+    /// Counts `n` dropped at `stage`; returns the stage's total so far.
+    pub fn count_drop(&self, stage: DropStage, n: u64) -> u64 {
+        self.channel_drops[stage as usize].fetch_add(n, Ordering::Relaxed) + n
+    }
+
+    pub fn drops(&self, stage: DropStage) -> u64 {
+        self.channel_drops[stage as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn count_reload(&self, outcome: ReloadOutcome) {
+        self.config_reloads[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn reloads(&self, outcome: ReloadOutcome) -> u64 {
+        self.config_reloads[outcome as usize].load(Ordering::Relaxed)
     }
 }
