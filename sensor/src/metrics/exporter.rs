@@ -388,4 +388,47 @@ mod tests {
         assert!(text.contains("dnsentry_xdp_packets_total{action=\"seen\"} 5"));
         assert!(text.contains("dnsentry_afxdp_invalid_descs_total{queue=\"0\"} 4"));
     }
+
+    /// Every family the exporter emits (with every optional section filled) is in docs/metrics.md,
+    /// and every family documented there is emitted.
+    #[test]
+    fn the_catalogue_matches_what_is_emitted() {
+        let t = Telemetry::new(1, 1, 20);
+        *t.live.lock().unwrap() =
+            Some(crate::metrics::LiveStats { xdp: vec![("seen", 5)], queues: vec![(0, [1, 2, 3, 4])] });
+        let stats = crate::output::netflow::exporter::ExportStats {
+            records_sent: 1,
+            records_dropped: 0,
+            collectors: vec![(1, 0)],
+        };
+        *t.netflow.lock().unwrap() = Some(std::sync::Arc::new(std::sync::Mutex::new(stats)));
+        t.publish_shard(
+            0,
+            crate::aggregate::ShardSnapshot {
+                suspects: vec![crate::aggregate::Suspect {
+                    domain: "tunnel.example".into(),
+                    severity: crate::detect::Severity::High,
+                    score: 90,
+                    ts_ns: 1,
+                }],
+                ..Default::default()
+            },
+        );
+        let text = String::from_utf8(render(&t)).unwrap();
+        let emitted: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with("dnsentry_"))
+            .collect();
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md")).unwrap();
+        let documented: std::collections::BTreeSet<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|n| n.starts_with("dnsentry_"))
+            .collect();
+        assert_eq!(emitted, documented, "docs/metrics.md and the exporter disagree");
+    }
 }
