@@ -132,9 +132,15 @@ pub fn tcp_reassembly(data: &[u8]) {
     }
 }
 
-/// The capture reader (pcap/pcapng, plain or gzip): frames or an error; frames of a plain file
-/// never hold more bytes than the input.
+/// The capture reader (pcap/pcapng, plain or gzip, streamed; and plain in memory, as mapped
+/// files are read): frames or an error; frames never hold more bytes than the input.
 pub fn capture_reader(data: &[u8]) {
+    let mut in_memory = 0usize;
+    let _ =
+        crate::capture::pcap::read_bytes(Path::new("fuzz.pcap"), data, Arc::new(AtomicU64::new(0)), |f| {
+            in_memory += f.data.len();
+            assert!(in_memory <= data.len());
+        });
     let input = std::io::Cursor::new(data.to_vec());
     let mut bytes = 0usize;
     let _ =

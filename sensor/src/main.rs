@@ -212,7 +212,8 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     cfg.validate()?;
     cfg.load_baseline()?;
     for f in &args.files {
-        anyhow::ensure!(f.is_file(), "{}: no such capture file", f.display());
+        // Regular files are mapped; pipes (`/dev/stdin`, `<(gzip -dc f.gz)`) are streamed.
+        anyhow::ensure!(f.exists() && !f.is_dir(), "{}: no such capture file", f.display());
     }
     let out = open_alarms(args.common.alarms.as_ref())?;
     let min = min_severity(args.common.min_severity);

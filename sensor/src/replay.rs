@@ -8,9 +8,10 @@
 //!
 //! [`pipeline`]: crate::pipeline
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -97,6 +98,8 @@ fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
 /// One worker's share of the replay: an epoch per poll, until the reader is done.
 struct EpochSource {
     rx: Receiver<FrameBatch>,
+    /// Epochs before this one are decoded (their frames are no longer read).
+    done: Arc<AtomicU64>,
 }
 
 impl FrameSource for EpochSource {
@@ -105,7 +108,36 @@ impl FrameSource for EpochSource {
         for m in &batch.frames {
             f(FrameInfo { link: m.link, ts_ns: m.ts_ns, seq: m.seq }, batch.frame(m));
         }
+        self.done.store(batch.epoch + 1, Ordering::Release);
         Ok(Polled::Epoch(batch.epoch))
+    }
+}
+
+/// Gives back the pages of a mapped file that every worker is done with: the reader keeps where
+/// each epoch starts in the file, and the workers say which epochs they decoded. Resident memory
+/// then follows the frames in flight, not the file's size.
+struct Release {
+    map: Arc<Mmap>,
+    /// (epoch, offset of its first frame in the file), oldest first.
+    starts: VecDeque<(u64, usize)>,
+    released: usize,
+}
+
+impl Release {
+    fn frame(&mut self, epoch: u64, offset: usize) {
+        if self.starts.back().is_none_or(|&(e, _)| e != epoch) {
+            self.starts.push_back((epoch, offset));
+        }
+    }
+
+    fn collect(&mut self, done: &[Arc<AtomicU64>]) {
+        let done = done.iter().map(|d| d.load(Ordering::Acquire)).min().unwrap_or(0);
+        while self.starts.front().is_some_and(|&(e, _)| e < done) {
+            self.starts.pop_front();
+        }
+        if let Some(&(_, upto)) = self.starts.front() {
+            crate::capture::pcap::release(&self.map, &mut self.released, upto);
+        }
     }
 }
 
@@ -121,10 +153,11 @@ pub fn replay(
     let per_epoch = cfg.pipeline.batch_frames * workers;
     let mut worker_txs = Vec::new();
     let mut sources: Vec<Box<dyn FrameSource>> = Vec::new();
-    for _ in 0..workers {
+    let done: Vec<Arc<AtomicU64>> = (0..workers).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    for d in &done {
         let (tx, rx) = bounded::<FrameBatch>(cap);
         worker_txs.push(tx);
-        sources.push(Box::new(EpochSource { rx }));
+        sources.push(Box::new(EpochSource { rx, done: d.clone() }));
     }
     let stages = Stages {
         mode: Mode::Replay,
@@ -164,6 +197,7 @@ pub fn replay(
             };
             // An epoch's frames come from one file, so a batch needs one map at most.
             let map = file.mapped().cloned();
+            let mut release = map.clone().map(|map| Release { map, starts: VecDeque::new(), released: 0 });
             if in_epoch > 0 {
                 epoch += 1;
                 in_epoch = 0;
@@ -191,12 +225,19 @@ pub fn replay(
                 }
                 let w = crate::capture::steer::worker_for(f.link, f.data, workers);
                 batches[w].push(seq, &f);
+                if let (Some(r), Some(at)) = (&mut release, map.as_deref().and_then(|m| offset_in(m, f.data)))
+                {
+                    r.frame(epoch, at);
+                }
                 seq += 1;
                 in_epoch += 1;
                 if in_epoch >= per_epoch {
                     epoch += 1;
                     flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
                     in_epoch = 0;
+                    if let Some(r) = &mut release {
+                        r.collect(&done);
+                    }
                 }
             });
             if let Err(e) = result {

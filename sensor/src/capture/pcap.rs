@@ -64,13 +64,17 @@ pub struct CaptureFile {
 
 enum Source {
     Mapped(Arc<Mmap>),
-    Gzip(File),
+    /// gzip, or not a regular file (a pipe): read as a stream.
+    Stream(File),
 }
 
 impl CaptureFile {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let open_err = |source| CaptureError::Open { path: path.into(), source };
         let mut file = File::open(path).map_err(open_err)?;
+        if !file.metadata().map_err(open_err)?.is_file() {
+            return Ok(CaptureFile { path: path.into(), source: Source::Stream(file) });
+        }
         let mut magic = [0u8; 2];
         let gzip = match file.read_exact(&mut magic) {
             Ok(()) => magic == [0x1f, 0x8b],
@@ -79,11 +83,12 @@ impl CaptureFile {
         };
         if gzip {
             file.seek(SeekFrom::Start(0)).map_err(open_err)?;
-            return Ok(CaptureFile { path: path.into(), source: Source::Gzip(file) });
+            return Ok(CaptureFile { path: path.into(), source: Source::Stream(file) });
         }
         // SAFETY: the map is only read. Another process truncating the file while it is replayed
         // would fault the reader (SIGBUS), as it would any program mapping it; appending is
-        // harmless (the map keeps the length it had). Documented in docs/design.md.
+        // harmless (the map keeps the length it had). Documented in docs/design.md. Regular files
+        // only (checked above): pipes and devices are streamed.
         let map = unsafe { Mmap::map(&file) }.map_err(open_err)?;
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(CaptureFile { path: path.into(), source: Source::Mapped(Arc::new(map)) })
@@ -93,7 +98,7 @@ impl CaptureFile {
     pub fn mapped(&self) -> Option<&Arc<Mmap>> {
         match &self.source {
             Source::Mapped(m) => Some(m),
-            Source::Gzip(_) => None,
+            Source::Stream(_) => None,
         }
     }
 
@@ -105,8 +110,8 @@ impl CaptureFile {
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<u64, CaptureError> {
         match self.source {
-            Source::Gzip(file) => read_from(&self.path, file, progress, on_frame),
-            Source::Mapped(map) => read_slice(&self.path, &map, progress, on_frame),
+            Source::Stream(file) => read_from(&self.path, file, progress, on_frame),
+            Source::Mapped(map) => read_bytes(&self.path, &map, progress, on_frame),
         }
     }
 }
@@ -154,14 +159,14 @@ pub fn read_from<R: Read + Send + 'static>(
     read_blocks(path, reader, gz, on_frame)
 }
 
-/// Reads a mapped capture; frames borrow from the map.
-fn read_slice(
+/// Reads a capture held in memory (a mapped file): plain pcap or pcapng; frames borrow from
+/// `data`. `path` only names it in errors.
+pub fn read_bytes(
     path: &Path,
-    map: &Mmap,
+    data: &[u8],
     progress: Arc<AtomicU64>,
     on_frame: impl FnMut(Frame<'_>),
 ) -> Result<u64, CaptureError> {
-    let data: &[u8] = map;
     let not_capture = || CaptureError::NotCapture { path: path.into() };
     let format = if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
         parse_sectionheaderblock(data).map_err(|_| not_capture())?;
@@ -179,15 +184,33 @@ fn read_slice(
     };
     read_blocks(
         path,
-        Box::new(SliceReader { data, map, consumed: 0, format, progress, unreported: 0, released: 0 }),
+        Box::new(SliceReader { data, consumed: 0, format, progress, unreported: 0 }),
         "",
         on_frame,
     )
 }
 
-/// How far behind the reader mapped pages stay resident (see [`SliceReader::consume_noshift`]).
-pub const RESIDENT_BEHIND: usize = 32 << 20;
+/// Mapped pages are given back in steps of at least this many bytes ([`release`]).
+pub const RELEASE_STEP: usize = 32 << 20;
 const PAGE: usize = 4096;
+
+/// Gives the pages of `map` before byte `upto` back to the kernel (they stay in the page cache),
+/// from `*released` on, once at least [`RELEASE_STEP`] bytes can go; advances `*released`. The
+/// caller says how far no reader needs the bytes any more; one that still did would fault the
+/// pages back in from the file, unchanged.
+pub fn release(map: &Mmap, released: &mut usize, upto: usize) {
+    let upto = upto.min(map.len()) & !(PAGE - 1);
+    if upto < released.saturating_add(RELEASE_STEP) {
+        return;
+    }
+    // SAFETY: the map is a read-only mapping of a file: MADV_DONTNEED drops the pages from this
+    // process, and reading them again refills them from the file unchanged. `*released` and
+    // `upto` are page-aligned offsets within the map.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, *released, upto - *released)
+    };
+    *released = upto;
+}
 
 type FrameParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
 
@@ -200,10 +223,6 @@ enum SliceFormat {
 /// readers (so one loop reads both): blocks borrow from the file's bytes.
 struct SliceReader<'a> {
     data: &'a [u8],
-    /// The map `data` is, for giving back pages read long ago.
-    map: &'a Mmap,
-    /// Bytes at the start of the map whose pages were given back.
-    released: usize,
     consumed: usize,
     format: SliceFormat,
     progress: Arc<AtomicU64>,
@@ -250,22 +269,6 @@ impl PcapReaderIterator for SliceReader<'_> {
         self.unreported += offset;
         if self.unreported >= 1 << 20 {
             self.progress.fetch_add(std::mem::take(&mut self.unreported) as u64, Ordering::Relaxed);
-        }
-        // Pages far behind the reader leave the process (they stay in the page cache): resident
-        // memory stays bounded however large the file. A worker still reading a frame there just
-        // faults its page back in from the file.
-        let behind = self.consumed.saturating_sub(RESIDENT_BEHIND) & !(PAGE - 1);
-        if behind >= self.released + RESIDENT_BEHIND {
-            // SAFETY: the map is a read-only mapping of a file: MADV_DONTNEED drops the pages
-            // from this process, and reading them again refills them from the file unchanged.
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    self.released,
-                    behind - self.released,
-                )
-            };
-            self.released = behind;
         }
     }
     fn consumed(&self) -> usize {
@@ -400,6 +403,15 @@ fn invalid_block_length(data: &[u8], big_endian: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_and_pipes_are_streamed_not_mapped() {
+        let f = CaptureFile::open(Path::new("/dev/null")).expect("a device opens");
+        assert!(f.mapped().is_none());
+        // Empty input read as a stream: not a capture (no seek or map error).
+        let r = f.read(Arc::new(AtomicU64::new(0)), |_| {});
+        assert!(matches!(r, Err(CaptureError::NotCapture { .. })), "{r:?}");
+    }
 
     #[test]
     fn short_pcapng_block_is_a_clear_error() {

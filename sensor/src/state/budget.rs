@@ -79,9 +79,9 @@ impl MemoryBudget {
             pending: sat(w(s.max_pending_queries) * w(Self::pending_entry())),
             non_dns: sat(shards * w(NON_DNS_FLOWS * (64 + TABLE_OVERHEAD))),
             tcp: sat(workers * (w(t.max_buffered_bytes) + w(t.max_flows) * tcp_flow)),
-            // Plus the pages of a mapped replay file the reader keeps resident behind it (up to
-            // twice the window before it gives them back).
-            channels: sat(frames + records + w(2 * crate::capture::pcap::RESIDENT_BEHIND)),
+            // Plus the pages of a mapped replay file behind the frames in flight, given back in
+            // steps (up to two steps resident).
+            channels: sat(frames + records + w(2 * crate::capture::pcap::RELEASE_STEP)),
             fixed: FIXED,
         }
     }

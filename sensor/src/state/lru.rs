@@ -1,6 +1,8 @@
 //! A bounded map that forgets its least recently used entry: hashlink's LRU cache with the
 //! seeded fast hasher. Its nodes come back from a free list, so a full table churning under a
 //! flood of new names or clients does not allocate per entry (the `lru` crate boxed each node).
+//! A lookup costs one probe while the table has room, two once it is full (is the key there, or
+//! must the oldest entry go first).
 
 use std::hash::Hash;
 use std::num::NonZeroUsize;

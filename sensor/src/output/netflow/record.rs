@@ -76,7 +76,8 @@ impl ExportRecord {
         let bytes = tx.query.map_or(0, |q| q.msg_len as u64) + tx.response.map_or(0, |r| r.msg_len as u64);
         let packets = tx.query.is_some() as u64 + tx.response.is_some() as u64;
         let mut qname = [0u8; 256];
-        let name = &name[..name.len().min(u8::MAX as usize)];
+        // At most 255 bytes, from the right, as records keep names.
+        let name = &name[name.len().saturating_sub(u8::MAX as usize)..];
         qname[..name.len()].copy_from_slice(name);
         Some(ExportRecord {
             client: main.client,
