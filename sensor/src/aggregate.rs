@@ -107,8 +107,6 @@ pub struct Shard {
     /// Reused buffer of the transactions one record completes, by domain, as export records
     /// whose verdict is filled in after scoring.
     tx_buf: Vec<(u64, ExportRecord)>,
-    /// Whether transactions are exported (set at start: the sink says).
-    exporting: bool,
     /// Transactions of domains scoring below this are not exported.
     export_min_score: u32,
     /// Pairs sending non-DNS payloads on DNS ports.
@@ -127,7 +125,6 @@ fn cap(total: usize, shards: usize) -> NonZeroUsize {
 
 impl Shard {
     pub fn new(cfg: &Config, shards: usize) -> Self {
-        let exporting = !cfg.export.collectors.is_empty();
         Shard {
             domains: Lru::new(cap(cfg.state.max_domains, shards)),
             pairs: Lru::new(cap(cfg.state.max_client_domains, shards)),
@@ -138,10 +135,10 @@ impl Shard {
             tx: Transactions::new(
                 cfg.state.max_pending_queries / shards.max(1),
                 cfg.state.transaction_timeout_secs,
-                exporting,
+                // Transactions are exported (and need their names) when collectors are set.
+                !cfg.export.collectors.is_empty(),
             ),
             tx_buf: Vec::new(),
-            exporting,
             export_min_score: cfg.export.min_score,
             non_dns: Lru::new(cap(16_384, shards)),
             non_dns_min_packets: cfg.detect.non_dns_packets.max(1) as u64,
@@ -187,7 +184,8 @@ impl Shard {
             return self.non_dns(r, out);
         }
         let mut done = std::mem::take(&mut self.tx_buf);
-        self.tx.observe(r, name, &mut Self::collect_into(self.exporting, &mut done));
+        let exporting = self.tx.keeps_names();
+        self.tx.observe(r, name, &mut Self::collect_into(exporting, &mut done));
         let (cfg, sketch_k) = (&self.cfg, self.sketch_k);
         let (d, evicted) = self.domains.get_or_insert_with(r.domain_hash, || {
             let mut d = DomainState::new(domain_of(r, name), r.ts_ns, sketch_k);
@@ -305,7 +303,8 @@ impl Shard {
     pub fn idle(&mut self, now_ns: u64, out: &mut impl ShardSink) {
         self.now_ns = self.now_ns.max(now_ns);
         let mut done = std::mem::take(&mut self.tx_buf);
-        self.tx.sweep(self.now_ns, &mut Self::collect_into(self.exporting, &mut done));
+        let exporting = self.tx.keeps_names();
+        self.tx.sweep(self.now_ns, &mut Self::collect_into(exporting, &mut done));
         self.export_all(&mut done, out);
         self.tx_buf = done;
     }
@@ -313,7 +312,8 @@ impl Shard {
     /// End of input: every pending query becomes an unanswered transaction.
     pub fn finish(&mut self, out: &mut impl ShardSink) {
         let mut done = Vec::new();
-        self.tx.flush(&mut Self::collect_into(self.exporting, &mut done));
+        let exporting = self.tx.keeps_names();
+        self.tx.flush(&mut Self::collect_into(exporting, &mut done));
         self.export_all(&mut done, out);
     }
 

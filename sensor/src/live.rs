@@ -7,7 +7,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dnsentry_common::DefaultAction;
 
@@ -36,13 +36,9 @@ impl XskSource {
     }
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
 impl FrameSource for XskSource {
     fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(FrameInfo, &[u8])) -> io::Result<Polled> {
-        let ts_ns = now_ns();
+        let ts_ns = crate::pipeline::now_ns();
         let seq = &mut self.seq;
         self.socket.poll(timeout, |frame| {
             f(FrameInfo { link: Some(LinkType::Ethernet), ts_ns, seq: *seq }, frame);

@@ -93,7 +93,8 @@ const SEND_WAIT: Duration = Duration::from_millis(50);
 /// How long a live source waits for frames per poll.
 const POLL_WAIT: Duration = Duration::from_millis(100);
 
-fn now_ns() -> u64 {
+/// The wall clock, nanoseconds since the Unix epoch (live capture's time).
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 

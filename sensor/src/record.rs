@@ -244,11 +244,6 @@ impl Batch {
     pub fn name_bytes(&self) -> usize {
         self.names.len()
     }
-
-    pub fn clear(&mut self) {
-        self.records.clear();
-        self.names.clear();
-    }
 }
 
 #[cfg(test)]

@@ -177,6 +177,11 @@ impl Transactions {
         self.pending.len()
     }
 
+    /// Whether pending queries keep their names (export is on).
+    pub fn keeps_names(&self) -> bool {
+        self.keep_names
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
