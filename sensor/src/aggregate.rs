@@ -1,18 +1,19 @@
 //! An aggregation shard: owns the state of the registered domains routed to it, scores them after
 //! each update and raises alarms, at most one per (domain, severity) per suppression interval.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 
 use crate::config::Config;
-use crate::detect::reason::Reason;
+use crate::detect::reason::{Reason, Reasons};
 use crate::detect::score::{score, Verdict};
 use crate::detect::Severity;
 use crate::flow::IpAddr16;
 use crate::metrics::hist::{Hist, SCORE_BOUNDS};
-use crate::output::alarm::{Alarm, WindowCounts};
+use crate::output::alarm::{Alarm, AlarmKind, ReputationMatch, WindowCounts};
 use crate::output::netflow::record::ExportRecord;
 use crate::record::{domain_of, Record};
+use crate::reputation::{Hit, ListSeverity};
 use crate::state::domain::{ClientDomain, DomainState};
 use crate::state::lru::Lru;
 use crate::state::transactions::{Transactions, TxStats};
@@ -34,9 +35,21 @@ pub struct ShardStats {
     pub domains: u64,
     pub pairs: u64,
     pub pending_queries: u64,
+    /// Messages naming a listed domain, by (list, category).
+    pub reputation_hits: BTreeMap<(String, &'static str), u64>,
 }
 
 impl ShardStats {
+    fn count_hit(&mut self, hit: &Hit) {
+        let category = hit.list.category.name();
+        match self.reputation_hits.iter_mut().find(|((l, c), _)| *l == hit.list.name && *c == category) {
+            Some((_, n)) => *n += 1,
+            None => {
+                self.reputation_hits.insert((hit.list.name.clone(), category), 1);
+            }
+        }
+    }
+
     pub fn merge(&mut self, o: &ShardStats) {
         self.records += o.records;
         self.domains_evicted += o.domains_evicted;
@@ -55,6 +68,9 @@ impl ShardStats {
         self.domains += o.domains;
         self.pairs += o.pairs;
         self.pending_queries += o.pending_queries;
+        for (k, n) in &o.reputation_hits {
+            *self.reputation_hits.entry(k.clone()).or_default() += n;
+        }
     }
 }
 
@@ -114,6 +130,8 @@ pub struct Shard {
     non_dns_min_packets: u64,
     /// Recent low/high alarms by domain hash.
     suspects: HashMap<u64, Suspect>,
+    /// Last reputation alarm by (client, listed entry).
+    reputation_alarms: Lru<u64, u64>,
     /// Capture time of the latest record.
     now_ns: u64,
     pub stats: ShardStats,
@@ -143,6 +161,7 @@ impl Shard {
             non_dns: Lru::new(cap(16_384, shards)),
             non_dns_min_packets: cfg.detect.non_dns_packets.max(1) as u64,
             suspects: HashMap::new(),
+            reputation_alarms: Lru::new(cap(65_536, shards)),
             now_ns: 0,
             stats: ShardStats::default(),
         }
@@ -175,9 +194,9 @@ impl Shard {
         }
     }
 
-    /// Adds one record with its lowercased query name; `out` receives the alarms it raises and,
-    /// when exporting, the transactions it completes.
-    pub fn process(&mut self, r: &Record, name: &[u8], out: &mut impl ShardSink) {
+    /// Adds one record with its lowercased query name and its reputation hit; `out` receives the
+    /// alarms it raises and, when exporting, the transactions it completes.
+    pub fn process(&mut self, r: &Record, name: &[u8], hit: Option<&Hit>, out: &mut impl ShardSink) {
         self.stats.records += 1;
         self.now_ns = self.now_ns.max(r.ts_ns);
         if r.is_non_dns() {
@@ -200,7 +219,24 @@ impl Shard {
         let verdict = score(d, Some(&*cd).filter(|_| !r.is_response()), cfg);
         d.last_score = verdict.score;
         d.last_reasons = verdict.reasons;
-        if let Some(alarm) = due_alarm(d, r, &verdict, cfg.suppression_secs, self.short_ns, self.long_ns) {
+        let reputation_alarm = hit.and_then(|hit| {
+            self.stats.count_hit(hit);
+            let key = crate::hash::hash_bytes(
+                &[&r.client.bytes[..], &[r.client.v6 as u8], hit.entry.as_bytes()].concat(),
+            );
+            let (last, _) = self.reputation_alarms.get_or_insert_with(key, || u64::MAX);
+            let due = *last == u64::MAX || r.ts_ns >= last.saturating_add(cfg.suppression_secs * NS);
+            due.then(|| {
+                *last = r.ts_ns;
+                reputation_alarm(d, r, name, hit, cfg, self.short_ns, self.long_ns)
+            })
+        });
+        let due = due_alarm(d, r, &verdict, cfg.suppression_secs, self.short_ns, self.long_ns);
+        if let Some(alarm) = reputation_alarm {
+            self.count_alarm(alarm.severity, Reasons(1 << Reason::Reputation as u32), alarm.score);
+            out.alarm(alarm);
+        }
+        if let Some(alarm) = due {
             self.raise(r.domain_hash, &verdict, alarm, out);
         }
         // Export after scoring, so a transaction carries its domain's latest verdict.
@@ -245,6 +281,7 @@ impl Shard {
         out.alarm(Alarm {
             ts: r.ts_ns,
             severity: Severity::High,
+            kind: AlarmKind::NonDns,
             domain: None,
             client: r.client.to_ip(),
             server: r.server.to_ip(),
@@ -252,6 +289,7 @@ impl Shard {
             reasons: reasons.codes(),
             tool: f.iodine.then_some("iodine"),
             benign_family: None,
+            reputation: None,
             sample_qnames: Vec::new(),
             window: WindowCounts {
                 seconds: self.short_ns / NS,
@@ -268,14 +306,18 @@ impl Shard {
         });
     }
 
+    fn count_alarm(&mut self, sev: Severity, reasons: Reasons, score: u32) {
+        self.stats.alarms[sev as usize] += 1;
+        for reason in reasons.iter() {
+            self.stats.alarm_reasons[reason as usize] += 1;
+        }
+        self.stats.alarm_scores.observe(&SCORE_BOUNDS, score as f64);
+    }
+
     /// Counts and sends an alarm [`due_alarm`] built.
     fn raise(&mut self, key: u64, verdict: &Verdict, alarm: Alarm, out: &mut impl ShardSink) {
         let sev = alarm.severity;
-        self.stats.alarms[sev as usize] += 1;
-        for reason in verdict.reasons.iter() {
-            self.stats.alarm_reasons[reason as usize] += 1;
-        }
-        self.stats.alarm_scores.observe(&SCORE_BOUNDS, verdict.score as f64);
+        self.count_alarm(sev, verdict.reasons, verdict.score);
         if sev >= Severity::Low {
             let name = alarm.domain.clone().unwrap_or_default();
             self.remember_suspect(key, &name, sev, verdict.score, alarm.ts);
@@ -397,6 +439,7 @@ fn build_alarm(
     Alarm {
         ts: r.ts_ns,
         severity: sev,
+        kind: AlarmKind::Tunnel,
         domain: Some(d.name.to_string()),
         client: client.to_ip(),
         server: d.last_server.to_ip(),
@@ -404,6 +447,7 @@ fn build_alarm(
         reasons: v.reasons.codes(),
         tool: d.tool.map(|t| t.name()),
         benign_family: d.benign_family().map(|f| f.name()),
+        reputation: None,
         sample_qnames: d.samples.iter().map(|s| s.to_string()).collect(),
         window: WindowCounts {
             seconds: short_ns / NS,
@@ -417,5 +461,41 @@ fn build_alarm(
             clients: d.clients.count().round() as u64,
         },
         first_seen: d.first_seen_ns,
+    }
+}
+
+/// The alarm of a lookup of a listed domain: the list's severity, the client that asked, and the
+/// domain's window counts.
+fn reputation_alarm(
+    d: &DomainState,
+    r: &Record,
+    name: &[u8],
+    hit: &Hit,
+    cfg: &crate::config::DetectConfig,
+    short_ns: u64,
+    long_ns: u64,
+) -> Alarm {
+    let (severity, score) = match hit.list.severity {
+        ListSeverity::High => (Severity::High, 100),
+        ListSeverity::Low => (Severity::Low, cfg.low_score),
+    };
+    let mut reasons = Reasons::default();
+    reasons.insert(Reason::Reputation);
+    let v = Verdict { score, severity: Some(severity), reasons };
+    let qname = String::from_utf8_lossy(name).into_owned();
+    Alarm {
+        kind: AlarmKind::Reputation,
+        client: r.client.to_ip(),
+        server: r.server.to_ip(),
+        tool: None,
+        reputation: Some(ReputationMatch {
+            list: hit.list.name.clone(),
+            category: hit.list.category.name(),
+            entry: hit.entry.to_string(),
+            qname: qname.clone(),
+            via_cname: hit.via_cname,
+        }),
+        sample_qnames: vec![qname],
+        ..build_alarm(d, r, &v, severity, short_ns, long_ns)
     }
 }

@@ -29,7 +29,23 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub export: ExportConfig,
     pub live: LiveConfig,
+    pub reputation: ReputationConfig,
 }
+
+/// Known-bad domain lists (docs/detection.md, "Domain reputation"); also `--reputation FILE`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReputationConfig {
+    /// The lists, in order: a name in several lists is reported with the first.
+    pub lists: Vec<crate::reputation::ListSpec>,
+    /// The lists, loaded by [`Config::load_reputation`].
+    #[serde(skip)]
+    pub loaded: LoadedReputation,
+}
+
+/// Loaded lists, shared; equal when they hold the same lists with the same counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadedReputation(pub std::sync::Arc<crate::reputation::Reputation>);
 
 /// Live capture (`dnsentry live`); every key also has a command-line flag.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -385,6 +401,52 @@ impl Config {
         Ok(())
     }
 
+    /// Loads the reputation lists (`reputation.lists`), replacing any loaded before. Malformed
+    /// lines are skipped and logged with their numbers; a list that cannot be read, or that is
+    /// mostly malformed, is an error naming the file and its first bad line.
+    pub fn load_reputation(&mut self) -> Result<(), crate::reputation::ReputationError> {
+        let started = std::time::Instant::now();
+        let (mut set, reports) = crate::reputation::Reputation::load(&self.reputation.lists)?;
+        set.shrink();
+        for (spec, r) in self.reputation.lists.iter().zip(&reports) {
+            tracing::info!(
+                list = spec.display_name(),
+                path = %spec.path.display(),
+                format = ?r.format,
+                entries = r.entries,
+                duplicates = r.duplicates,
+                ignored = r.ignored,
+                malformed = r.bad_lines,
+                "reputation list loaded"
+            );
+            for b in &r.first_bad {
+                tracing::warn!(
+                    "reputation list {}: line {}: {}; skipped",
+                    spec.path.display(),
+                    b.line,
+                    b.reason
+                );
+            }
+            if r.bad_lines > r.first_bad.len() as u64 {
+                tracing::warn!(
+                    "reputation list {}: {} more malformed lines skipped",
+                    spec.path.display(),
+                    r.bad_lines - r.first_bad.len() as u64
+                );
+            }
+        }
+        if !set.is_empty() {
+            tracing::info!(
+                entries = set.len(),
+                memory_mib = format!("{:.1}", set.memory_bytes() as f64 / (1 << 20) as f64),
+                secs = format!("{:.2}", started.elapsed().as_secs_f64()),
+                "reputation lists ready"
+            );
+        }
+        self.reputation.loaded = LoadedReputation(std::sync::Arc::new(set));
+        Ok(())
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -527,6 +589,22 @@ impl Config {
                 "detect.subdomain_bytes_high",
                 "must be at least detect.subdomain_bytes_low",
             ));
+        }
+        for (i, l) in self.reputation.lists.iter().enumerate() {
+            if l.path.as_os_str().is_empty() {
+                return Err(invalid("reputation.lists", format!("entry {i} has no path")));
+            }
+            if l.column > 0 && l.format != crate::reputation::ListFormat::Csv {
+                return Err(invalid(
+                    "reputation.lists",
+                    format!("entry {i}: `column` is for format = \"csv\""),
+                ));
+            }
+        }
+        let mut names: Vec<String> = self.reputation.lists.iter().map(|l| l.display_name()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid("reputation.lists", format!("two lists are named `{}`: set `name`", w[0])));
         }
         for (i, s) in self.allowlist.extra.iter().enumerate() {
             if s.trim().trim_end_matches('.').is_empty() || s.contains(char::is_whitespace) {

@@ -2,12 +2,13 @@
 
 use crate::detect::allowlist::Allowlist;
 use crate::detect::fingerprint::{self, MessageShape};
-use crate::dns::view::{TYPE_A, TYPE_AAAA, TYPE_OPT};
+use crate::dns::view::{TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_OPT};
 use crate::dns::{Message, NameBuf, Section};
 use crate::domain::registered_domain_len;
 use crate::flow::FlowKey;
 use crate::hash::hash_bytes;
 use crate::record::{flag, Charset, Lexical, Record, NAME_TAIL};
+use crate::reputation::Reputation;
 
 /// Why a valid message produced no record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +158,7 @@ pub fn lexical(name: &NameBuf, lower: &[u8], domain_len: usize) -> Lexical {
 /// Everything the extractor needs besides the message.
 pub struct Context<'a> {
     pub allowlist: &'a Allowlist,
+    pub reputation: &'a Reputation,
 }
 
 /// Buffers the extractor fills for each message, kept by the worker so they are not cleared for
@@ -165,12 +167,54 @@ pub struct Scratch {
     name: NameBuf,
     /// The lowercased query name of the last message (its length is returned by [`extract`]).
     pub lower: [u8; NAME_TAIL],
+    /// A CNAME target being looked up in the reputation lists.
+    target: NameBuf,
+    target_lower: [u8; NAME_TAIL],
 }
 
 impl Default for Scratch {
     fn default() -> Self {
-        Scratch { name: NameBuf::new(), lower: [0; NAME_TAIL] }
+        Scratch {
+            name: NameBuf::new(),
+            lower: [0; NAME_TAIL],
+            target: NameBuf::new(),
+            target_lower: [0; NAME_TAIL],
+        }
     }
+}
+
+/// Lowercases `src` into `dst` (cut to its size); returns the lowercased part.
+fn lowercase_into<'a>(dst: &'a mut [u8; NAME_TAIL], src: &[u8]) -> &'a [u8] {
+    let src = &src[..src.len().min(NAME_TAIL)];
+    let dst = &mut dst[..src.len()];
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.to_ascii_lowercase();
+    }
+    dst
+}
+
+/// The listed entry a message names: its query name, else (in a response) a CNAME target of its
+/// answer. Returns the entry's index and whether it came from a CNAME.
+fn reputation_hit(
+    msg: &Message,
+    lower: &[u8],
+    rep: &Reputation,
+    target: &mut NameBuf,
+    target_lower: &mut [u8; NAME_TAIL],
+) -> Option<(u32, bool)> {
+    if rep.is_empty() {
+        return None;
+    }
+    if let Some(i) = rep.lookup(lower) {
+        return Some((i, false));
+    }
+    if !msg.header.is_response() {
+        return None;
+    }
+    msg.records(Section::Answer).filter(|rr| rr.rtype == TYPE_CNAME).find_map(|rr| {
+        msg.name(rr.rdata_at, target).ok()?;
+        rep.lookup(lowercase_into(target_lower, target.as_bytes())).map(|i| (i, true))
+    })
 }
 
 /// Calls `f` with the labels of the dotted `sub` (none when empty), at most `N` of them.
@@ -203,18 +247,13 @@ pub fn extract(
     scratch: &mut Scratch,
 ) -> Result<(Record, usize), NoRecord> {
     let q = msg.first_question().ok_or(NoRecord::NoQuestion)?;
-    let Scratch { name, lower: lower_buf } = scratch;
+    let Scratch { name, lower: lower_buf, target, target_lower } = scratch;
     // parse() validated structure but not pointer chains; a bad chain is no question at all.
     msg.name(q.name_at, name).map_err(|_| NoRecord::NoQuestion)?;
     let name: &NameBuf = name;
-    let raw = name.as_bytes();
-    let raw = &raw[..raw.len().min(NAME_TAIL)];
-    let lower = &mut lower_buf[..raw.len()];
-    for (d, s) in lower.iter_mut().zip(raw) {
-        *d = s.to_ascii_lowercase();
-    }
-    let lower: &[u8] = lower;
+    let lower: &[u8] = lowercase_into(lower_buf, name.as_bytes());
     let domain_len = registered_domain_len(lower);
+    let hit = reputation_hit(msg, lower, ctx.reputation, target, target_lower);
 
     let response = msg.header.is_response();
     let (client, server, client_port, server_port) = if response {
@@ -275,6 +314,9 @@ pub fn extract(
         flags |= flag::NAME_TRUNCATED;
     }
     let keep = lower.len().min(u8::MAX as usize);
+    if hit.is_some_and(|(_, cname)| cname) {
+        flags |= flag::REPUTATION_VIA_CNAME;
+    }
 
     let rec = Record {
         seq,
@@ -302,6 +344,8 @@ pub fn extract(
         domain_len: domain_len.min(keep) as u8,
         name_len: keep as u8,
         name_at: 0,
+        hit: hit.map_or(0, |(i, _)| i + 1),
+        reputation: hit.and_then(|(i, _)| ctx.reputation.entry(i)).map_or(0, |(_, list)| list.category as u8),
     };
     Ok((rec, lower.len()))
 }

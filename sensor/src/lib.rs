@@ -2,7 +2,7 @@
 //!
 //! The modules follow the data path: [`capture`] sources → [`decode`] (L2–L4) → [`dns`] (message
 //! view) → [`features`] (compact [`record`]s) → [`aggregate`] shards over [`state`] → [`detect`]
-//! (scoring) → [`output`]. [`pipeline`] wires the stages with threads and channels, the same for
+//! (scoring) → [`output`]; [`reputation`] lists are looked up in the workers. [`pipeline`] wires the stages with threads and channels, the same for
 //! [`replay`] (capture files) and [`live`] (AF_XDP sockets).
 
 pub mod aggregate;
@@ -25,6 +25,7 @@ pub mod privilege;
 pub mod record;
 pub mod reload;
 pub mod replay;
+pub mod reputation;
 pub mod state;
 pub mod tcp;
 pub mod worker;

@@ -108,6 +108,13 @@ struct CommonArgs {
     /// Export format (default: the config's export.format, v9).
     #[arg(long, value_enum)]
     export_format: Option<ExportFormatArg>,
+    /// A list of known-bad domains, `[CATEGORY:]FILE`: one domain per line, a hosts file, an RPZ
+    /// zone or abuse.ch-style CSV (told apart by their first lines). A lookup of a listed domain,
+    /// or of a name under it, or an answer that CNAMEs to one, raises a `reputation` alarm.
+    /// CATEGORY: malware (default), c2, phishing, spam, scam, cryptomining, adware, tracking or
+    /// other. Repeat for several lists; adds to the config's [[reputation.lists]].
+    #[arg(long, value_name = "[CATEGORY:]FILE", value_parser = dnsentry::reputation::ListSpec::from_arg)]
+    reputation: Vec<dnsentry::reputation::ListSpec>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -211,6 +218,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     args.common.apply(&mut cfg);
     cfg.validate()?;
     cfg.load_baseline()?;
+    cfg.load_reputation()?;
     for f in &args.files {
         // Regular files are mapped; pipes (`/dev/stdin`, `<(gzip -dc f.gz)`) are streamed.
         anyhow::ensure!(f.exists() && !f.is_dir(), "{}: no such capture file", f.display());
@@ -245,6 +253,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
 
     anyhow::ensure!(args.speed >= 0.0 && args.speed.is_finite(), "--speed must be a non-negative number");
     let telemetry = Arc::new(Telemetry::new(cfg.workers(), cfg.shards(), cfg.metrics.top_suspects));
+    telemetry.set_reputation(&cfg.reputation.loaded.0);
     let server = match &args.metrics_listen {
         Some(addr) => {
             let s = MetricsServer::start(addr, telemetry.clone())?;
@@ -339,6 +348,7 @@ impl CommonArgs {
         if let Some(b) = &self.baseline {
             cfg.detect.baseline = b.display().to_string();
         }
+        cfg.reputation.lists.extend(self.reputation.iter().cloned());
     }
 }
 
@@ -389,6 +399,7 @@ fn live_config(args: &LiveArgs) -> Result<Config> {
     args.common.apply(&mut cfg);
     cfg.validate()?;
     cfg.load_baseline()?;
+    cfg.load_reputation()?;
     Ok(cfg)
 }
 
@@ -416,11 +427,14 @@ fn reload_config(
             }
             handle.publish(&new);
             telemetry.count_reload(dnsentry::metrics::ReloadOutcome::Success);
+            telemetry.set_reputation(&new.reputation.loaded.0);
             tracing::warn!(
                 generation = handle.generation(),
                 baseline_domains = new.detect.learned.len(),
                 allowlist_extra = new.allowlist.extra.len(),
-                "configuration reloaded: detection settings, allow-lists and baseline"
+                reputation_lists = new.reputation.lists.len(),
+                reputation_entries = new.reputation.loaded.0.len(),
+                "configuration reloaded: detection settings, allow-lists, baseline and reputation lists"
             );
         }
         Err(e) => {
@@ -451,6 +465,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     }
 
     let telemetry = Arc::new(Telemetry::new(sockets.len(), cfg.shards(), cfg.metrics.top_suspects));
+    telemetry.set_reputation(&cfg.reputation.loaded.0);
     let server = MetricsServer::start(&cfg.metrics.listen, telemetry.clone())?;
     tracing::warn!("serving metrics on http://{}/metrics", server.addr);
     cfg.export.ifindex = prog.ifindex();
@@ -614,14 +629,7 @@ fn main() -> ExitCode {
         Command::Live(args) => live(args),
         Command::Eval { labels, config, out } => eval(&labels, config.as_ref(), out.as_ref()),
         Command::Learn { files, output, config } => learn(&files, &output, config.as_ref()),
-        Command::CheckConfig { file } => Config::load(&file)
-            .map(|cfg| {
-                println!("{}: ok", file.display());
-                let b = dnsentry::state::budget::MemoryBudget::of(&cfg, cfg.workers(), cfg.shards());
-                println!("{} ({} workers, {} shards)", b.render(), cfg.workers(), cfg.shards());
-                ExitCode::SUCCESS
-            })
-            .map_err(Into::into),
+        Command::CheckConfig { file } => check_config(&file),
     };
     match result {
         Ok(code) => code,
@@ -630,4 +638,32 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `check-config`: the file parses and validates, and its lists and baseline load.
+fn check_config(file: &std::path::Path) -> Result<ExitCode> {
+    let mut cfg = Config::load(file)?;
+    cfg.load_baseline()?;
+    cfg.load_reputation()?;
+    println!("{}: ok", file.display());
+    let b = dnsentry::state::budget::MemoryBudget::of(&cfg, cfg.workers(), cfg.shards());
+    println!("{} ({} workers, {} shards)", b.render(), cfg.workers(), cfg.shards());
+    let rep = &cfg.reputation.loaded.0;
+    for l in rep.lists() {
+        println!(
+            "reputation list {} ({}): {} domains, category {}",
+            l.name,
+            l.path.display(),
+            l.entries,
+            l.category.name()
+        );
+    }
+    if !rep.is_empty() {
+        println!(
+            "reputation: {} domains in {:.1} MiB",
+            rep.len(),
+            rep.memory_bytes() as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,7 @@ use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
 use crate::record::{Batch, Record};
 use crate::reload::{Follower, ReloadHandle};
+use crate::reputation::Hit;
 use crate::worker::{Decoder, WorkerStats};
 
 pub use crate::replay::{replay, ReplayOptions};
@@ -179,6 +180,9 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
         crate::capture::cpu::pin(c);
     }
     let mut dec = Decoder::new(cfg, reload.current().allowlist.clone());
+    dec.set_reputation(reload.current().reputation.clone());
+    // The decoder's lists, to turn the entry a record names into the hit its shard reports.
+    let mut reputation = dec.reputation().clone();
     let n = shards.len();
     let mut outs: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut drops = 0u64;
@@ -186,13 +190,20 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
     while !stop.load(Ordering::Relaxed) {
         if let Some(r) = reload.poll() {
             dec.set_allowlist(r.allowlist.clone());
+            dec.set_reputation(r.reputation.clone());
+            reputation = r.reputation.clone();
         }
         let started = Instant::now();
         let mut frames = 0usize;
         let polled = source.poll(POLL_WAIT, &mut |info, frame| {
             frames += 1;
             dec.frame(info.link, frame, info.ts_ns, info.seq, &mut |r, name| {
-                outs[(r.domain_hash % n as u64) as usize].push(r, name)
+                let out = &mut outs[(r.domain_hash % n as u64) as usize];
+                let via_cname = r.flags & crate::record::flag::REPUTATION_VIA_CNAME != 0;
+                match reputation.hit(r.hit, via_cname) {
+                    Some(hit) => out.push_hit(r, name, hit),
+                    None => out.push(r, name),
+                }
             });
         });
         if frames > 0 {
@@ -242,9 +253,9 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
 
 /// Calls `f` for the records of `parts` in capture order. Each part (one worker's) is in capture
 /// order already, and a frame's records are all in one part: a k-way merge, no sort.
-fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8])) {
+fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8], Option<&Hit>)) {
     if let [only] = parts {
-        return only.iter().for_each(|(r, name)| f(r, name));
+        return only.records.iter().for_each(|r| f(r, only.name(r), only.hit(r)));
     }
     let mut at = vec![0usize; parts.len()];
     loop {
@@ -258,7 +269,7 @@ fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8])) {
         }
         let Some((i, _)) = best else { return };
         let r = &parts[i].records[at[i]];
-        f(r, parts[i].name(r));
+        f(r, parts[i].name(r), parts[i].hit(r));
         at[i] += 1;
     }
 }
@@ -307,7 +318,7 @@ fn run_shard(s: ShardThread<'_>) -> ShardStats {
         }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(ShardMsg { epoch: None, batch }) => {
-                batch.iter().for_each(|(r, name)| shard.process(r, name, &mut sink))
+                batch.records.iter().for_each(|r| shard.process(r, batch.name(r), batch.hit(r), &mut sink))
             }
             Ok(ShardMsg { epoch: Some(epoch), batch }) => {
                 let e = pending.entry(epoch).or_insert_with(|| (0, Vec::new()));
@@ -317,7 +328,7 @@ fn run_shard(s: ShardThread<'_>) -> ShardStats {
                 }
                 while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
                     if let Some((_, parts)) = pending.remove(&next) {
-                        merge_in_order(&parts, |r, name| shard.process(r, name, &mut sink));
+                        merge_in_order(&parts, |r, name, hit| shard.process(r, name, hit, &mut sink));
                     }
                     next += 1;
                 }
@@ -336,7 +347,7 @@ fn run_shard(s: ShardThread<'_>) -> ShardStats {
     }
     // Channels closed: what is left is complete or from a failed worker; apply in order.
     for (_, (_, parts)) in std::mem::take(&mut pending) {
-        merge_in_order(&parts, |r, name| shard.process(r, name, &mut sink));
+        merge_in_order(&parts, |r, name, hit| shard.process(r, name, hit, &mut sink));
     }
     shard.finish(&mut sink);
     let snap = shard.snapshot();

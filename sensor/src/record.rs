@@ -25,6 +25,8 @@ pub mod flag {
     pub const EDNS: u16 = 1 << 4;
     /// Not DNS at all: a payload on a DNS port that does not parse (the record carries the flow).
     pub const NON_DNS: u16 = 1 << 5;
+    /// The reputation hit is a CNAME target in the answer, not the query name.
+    pub const REPUTATION_VIA_CNAME: u16 = 1 << 6;
 }
 
 /// Character class of the longest subdomain label: the encodings tunnels use.
@@ -132,6 +134,11 @@ pub struct Record {
     pub name_len: u8,
     /// Where the name starts in its batch's name buffer (set by [`Batch::push`]).
     pub name_at: u32,
+    /// Reputation hit, 0 for none: from the decoder, the listed entry's index + 1 in the worker's
+    /// lists; in a batch, the hit's index + 1 there (set by [`Batch::push_hit`]).
+    pub hit: u32,
+    /// Category code of the listed domain the message names (`reputation::Category`), 0 for none.
+    pub reputation: u8,
 }
 
 // What crosses a channel per message: keep it at two cache lines (docs/design.md).
@@ -182,6 +189,8 @@ impl Record {
             domain_len: 0,
             name_len: 0,
             name_at: 0,
+            hit: 0,
+            reputation: 0,
         }
     }
 
@@ -199,21 +208,44 @@ pub fn domain_of<'a>(r: &Record, name: &'a [u8]) -> &'a [u8] {
     &name[name.len().saturating_sub(r.domain_len as usize)..]
 }
 
-/// Records and the names they point to: what a worker hands a shard.
+/// Records and the names they point to: what a worker hands a shard, with the reputation hits of
+/// the few records that have one.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub records: Vec<Record>,
     names: Vec<u8>,
+    hits: Vec<crate::reputation::Hit>,
 }
 
 impl Batch {
     pub fn with_capacity(records: usize) -> Self {
-        Batch { records: Vec::with_capacity(records), names: Vec::with_capacity(records * 32) }
+        Batch {
+            records: Vec::with_capacity(records),
+            names: Vec::with_capacity(records * 32),
+            hits: Vec::new(),
+        }
+    }
+
+    /// Adds a record with its name and its reputation hit.
+    pub fn push_hit(&mut self, mut r: Record, name: &[u8], hit: crate::reputation::Hit) {
+        self.hits.push(hit);
+        r.hit = self.hits.len() as u32;
+        self.push_record(r, name);
+    }
+
+    /// The reputation hit of a record of this batch.
+    pub fn hit(&self, r: &Record) -> Option<&crate::reputation::Hit> {
+        self.hits.get((r.hit as usize).checked_sub(1)?)
     }
 
     /// Adds a record with its name (at most 255 bytes are kept, from the right; a legal name has
-    /// at most 253).
+    /// at most 253) and no reputation hit.
     pub fn push(&mut self, mut r: Record, name: &[u8]) {
+        r.hit = 0;
+        self.push_record(r, name);
+    }
+
+    fn push_record(&mut self, mut r: Record, name: &[u8]) {
         let name = &name[name.len().saturating_sub(u8::MAX as usize)..];
         r.name_at = self.names.len() as u32;
         r.name_len = name.len() as u8;

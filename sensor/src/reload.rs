@@ -19,6 +19,8 @@ pub struct Reloadable {
     /// Thresholds, weights and the learned baseline (already loaded).
     pub detect: DetectConfig,
     pub allowlist: Arc<Allowlist>,
+    /// Known-bad domain lists (already loaded).
+    pub reputation: Arc<crate::reputation::Reputation>,
 }
 
 impl Reloadable {
@@ -26,6 +28,7 @@ impl Reloadable {
         Reloadable {
             detect: cfg.detect.clone(),
             allowlist: Arc::new(Allowlist::new(cfg.allowlist.builtin, &cfg.allowlist.extra)),
+            reputation: cfg.reputation.loaded.0.clone(),
         }
     }
 }

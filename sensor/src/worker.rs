@@ -11,6 +11,7 @@ use crate::features::{extract, Context, Scratch};
 use crate::metrics::hist::{Hist, ENTROPY_BOUNDS, QNAME_LEN_BOUNDS, RESPONSE_SIZE_BOUNDS};
 use crate::metrics::labels::{qtype_index, rcode_index, QTYPE_SLOTS, RCODE_SLOTS};
 use crate::record::Record;
+use crate::reputation::Reputation;
 use crate::tcp::{Reassembler, TcpStats};
 
 /// Counters of one worker. Plain integers: a worker owns them; they are summed at the end.
@@ -112,6 +113,7 @@ pub struct Decoder {
     ports: PortSet,
     tcp: Reassembler,
     allowlist: Arc<Allowlist>,
+    reputation: Arc<Reputation>,
     scratch: Scratch,
     pub stats: WorkerStats,
 }
@@ -123,6 +125,7 @@ impl Decoder {
             ports: PortSet::new(&cfg.capture.dns_ports),
             tcp: Reassembler::new(cfg.tcp.max_flows, cfg.tcp.max_buffered_bytes, cfg.tcp.idle_timeout_secs),
             allowlist,
+            reputation: Arc::default(),
             scratch: Scratch::default(),
             stats: WorkerStats::default(),
         }
@@ -131,6 +134,16 @@ impl Decoder {
     /// Replaces the allow-list (SIGHUP reload); TCP reassembly state is kept.
     pub fn set_allowlist(&mut self, allowlist: Arc<Allowlist>) {
         self.allowlist = allowlist;
+    }
+
+    /// Replaces the reputation lists (start, SIGHUP reload).
+    pub fn set_reputation(&mut self, reputation: Arc<Reputation>) {
+        self.reputation = reputation;
+    }
+
+    /// The reputation lists in force: a record's `hit` is an entry of these.
+    pub fn reputation(&self) -> &Arc<Reputation> {
+        &self.reputation
     }
 
     /// Decodes one frame; `out` receives a record and its lowercased query name per DNS message
@@ -157,7 +170,7 @@ impl Decoder {
             }
         };
         let vlan = pkt.vlan.unwrap_or(0);
-        let ctx = Context { allowlist: &self.allowlist };
+        let ctx = Context { allowlist: &self.allowlist, reputation: &self.reputation };
         let stats = &mut self.stats;
         let scratch = &mut self.scratch;
         let flow = pkt.flow;

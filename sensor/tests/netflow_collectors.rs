@@ -5,7 +5,7 @@
 //! decodes from the same capture. Skipped when a tool is missing, except in CI (`CI=true`), where
 //! they must be installed (`cargo xtask setup`). Collector set-up: docs/netflow.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::fs::File;
 use std::net::UdpSocket;
@@ -324,6 +324,11 @@ fn number_before(line: &str, word: &str) -> Option<u64> {
 /// Replays captures from pcaps/ to collectors on loopback; returns the summary once dnsentry has
 /// exited (a replay flushes pending queries and sends everything before exiting).
 fn replay(dir: &Path, files: &[&str], collectors: &[u16], format: &str) -> Replayed {
+    replay_with(dir, files, collectors, format, &[])
+}
+
+/// [`replay`] with more command-line arguments.
+fn replay_with(dir: &Path, files: &[&str], collectors: &[u16], format: &str, extra: &[&str]) -> Replayed {
     let config = dir.join("dnsentry.toml");
     std::fs::write(&config, format!("[export]\nqname_bytes = {QNAME_BYTES}\nmin_score = 0\n")).unwrap();
     let err_path = dir.join("replay.stderr");
@@ -335,7 +340,7 @@ fn replay(dir: &Path, files: &[&str], collectors: &[u16], format: &str) -> Repla
     for p in collectors {
         cmd.arg("--netflow").arg(format!("127.0.0.1:{p}"));
     }
-    cmd.args(["--export-format", format, "--config"]).arg(&config);
+    cmd.args(["--export-format", format, "--config"]).arg(&config).args(extra);
     cmd.stdin(Stdio::null())
         .stdout(File::create(dir.join("replay.stdout")).unwrap())
         .stderr(File::create(&err_path).unwrap());
@@ -443,6 +448,30 @@ fn jx(v: &Value, k: &str) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("`{k}` is not hex in {v}"))
 }
 
+/// (client, client port, DNS id) of the responses in `pcap` with a CNAME target ending in `suffix`.
+fn cname_responses(pcap: &Path, suffix: &str) -> BTreeSet<(String, u16, u16)> {
+    let out = Command::new(tool("tshark").unwrap())
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "dns.flags.response == 1 && dns.cname", "-T", "fields", "-E", "separator=/t"])
+        .args(["-e", "ip.dst", "-e", "udp.dstport", "-e", "tcp.dstport", "-e", "dns.id", "-e", "dns.cname"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let port = if f[1].is_empty() { f[2] } else { f[1] };
+            let id = u16::from_str_radix(f[3].trim_start_matches("0x"), 16).ok()?;
+            let port: u16 = port.parse().ok()?;
+            f[4].split(',')
+                .any(|c| c.to_ascii_lowercase().ends_with(suffix))
+                .then(|| (f[0].to_string(), port, id))
+        })
+        .collect()
+}
+
 fn pmacct_txn(v: &Value) -> Txn {
     Txn {
         client: js(v, "ip_src"),
@@ -503,15 +532,32 @@ fn nfacctd_ipfix_json_has_whole_names() {
     let dir = tempfile::tempdir().unwrap();
     let want = benign();
     let c = nfacctd(dir.path(), "ipfix");
-    let r = replay(dir.path(), &["benign.pcap"], &[c.port], "ipfix");
+    // Two domains of the capture on a c2 (code 2) reputation list: a name under one, or a response
+    // that CNAMEs to one, carries the category.
+    let list = dir.path().join("c2.txt");
+    std::fs::write(&list, "github.com\ncloudfront.net\n").unwrap();
+    let arg = format!("c2:{}", list.display());
+    let r = replay_with(dir.path(), &["benign.pcap"], &[c.port], "ipfix", &["--reputation", &arg]);
     assert_eq!(r.sent, want.len() as u64, "records sent vs transactions in the capture\n{}", r.stderr);
     let got = c.records(want.len());
     let decoded: Vec<Txn> = got.iter().map(pmacct_txn).collect();
     assert_same("nfacctd IPFIX records", &decoded, &txns_with_names(want, str::to_string));
+    let via_cname = cname_responses(&root().join("pcaps/benign.pcap"), ".cloudfront.net");
+    assert!(via_cname.len() > 10, "benign.pcap has CNAMEs into cloudfront.net");
+    let listed =
+        |q: &str| ["github.com", "cloudfront.net"].iter().any(|d| q == *d || q.ends_with(&format!(".{d}")));
+    let (mut direct, mut cnamed) = (0, 0);
     for v in &got {
         assert_eq!(ju(v, "dnsentry_qname_len") as usize, js(v, "dns_query").len(), "QNAME_LEN of {v}");
         assert_eq!(jx(v, "dnsentry_flags") & FLAG_TRUNCATED, 0, "IPFIX never truncates: {v}");
+        let t = pmacct_txn(v);
+        let by_cname = via_cname.contains(&(t.client.clone(), t.client_port, t.id));
+        let want = if listed(&t.qname) || by_cname { 2 } else { 0 };
+        assert_eq!(ju(v, "dnsentry_reputation"), want, "reputation category of {v}");
+        direct += listed(&t.qname) as usize;
+        cnamed += (by_cname && !listed(&t.qname)) as usize;
     }
+    assert!(direct > 20 && cnamed > 10, "{direct} listed names, {cnamed} through a CNAME");
 }
 
 #[test]

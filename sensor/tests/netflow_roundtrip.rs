@@ -43,6 +43,7 @@ fn rec(i: u64, name: &str, v6: bool) -> ExportRecord {
         entropy_milli: 3210,
         domain_len: 11,
         flags: flag::NXDOMAIN,
+        reputation: 2,
     }
 }
 

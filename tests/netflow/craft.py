@@ -46,6 +46,7 @@ def fields(v6, qname_bytes):
         (48005, (PEN, 48005), 2),  # ENTROPY
         (48006, (PEN, 48006), 1),  # DOMAIN_LEN
         (48007, (PEN, 48007), 2),  # FLAGS
+        (48008, (PEN, 48008), 1),  # REPUTATION (category code)
     ]
 
 
@@ -97,6 +98,7 @@ def record(r, v6, qb, ipfix):
     out += struct.pack("!HHHHI", r["id"], r["qtype"], r["rcode"], r["ancount"], r["ttl"])
     out += struct.pack("!BIBBBHBH", r["score"], 0, len(q), len(labels), max(map(len, labels)),
                        3000, 10, r["flags"])
+    out += struct.pack("!B", r["reputation"])
     return out
 
 
@@ -113,6 +115,7 @@ def records(n, v6):
             "start": now + i, "end": now + i + 5,
             "qname": qname, "qtype": [1, 28, 16, 10][i % 4], "rcode": 65535 if i % 4 == 2 else [0, 3][i % 2],
             "id": 1000 + i, "ancount": i % 3, "ttl": 300, "score": i % 101, "flags": 2 if i % 7 == 3 else 0,
+            "reputation": 2 if i % 5 == 1 else 0,
         })
     return out
 

@@ -19,10 +19,11 @@ pub enum Reason {
     BenignTransport,
     NonDnsTraffic,
     LearnedBaseline,
+    Reputation,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::ToolFingerprint,
         Reason::SubdomainBytes,
         Reason::SlowLeak,
@@ -38,6 +39,7 @@ impl Reason {
         Reason::BenignTransport,
         Reason::NonDnsTraffic,
         Reason::LearnedBaseline,
+        Reason::Reputation,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -57,6 +59,7 @@ impl Reason {
             Reason::BenignTransport => "benign_transport",
             Reason::NonDnsTraffic => "non_dns_traffic",
             Reason::LearnedBaseline => "learned_baseline",
+            Reason::Reputation => "reputation",
         }
     }
 }

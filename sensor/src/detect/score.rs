@@ -172,6 +172,8 @@ mod tests {
             domain_len: 11,
             name_len: name.len() as u8,
             name_at: 0,
+            hit: 0,
+            reputation: 0,
         }
     }
 

@@ -210,6 +210,24 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
         "Reasons of raised alarms.",
         Reason::ALL.iter().map(|r| (vec![("reason", r.code())], shards.alarm_reasons[*r as usize])).collect(),
     ));
+    let lists = t.reputation_lists();
+    out.push(family(
+        "dnsentry_reputation_entries",
+        "Domains each reputation list contributed (a name in several lists counts in the first).",
+        MetricType::GAUGE,
+        lists.iter().map(|(l, _, n)| gauge(&[("list", l)], *n as f64)).collect(),
+    ));
+    // Every loaded list has a series from the start (so rate() works), and a list a reload
+    // removed keeps the hits it had.
+    let mut hits = shards.reputation_hits.clone();
+    for (l, c, _) in &lists {
+        hits.entry((l.clone(), c)).or_default();
+    }
+    out.push(counters(
+        "dnsentry_reputation_hits_total",
+        "DNS messages (queries and responses) naming a domain on a reputation list.",
+        hits.iter().map(|((l, c), n)| (vec![("list", l.as_str()), ("category", *c)], *n)).collect(),
+    ));
     let active = |sev: crate::detect::Severity| suspects.iter().filter(|s| s.severity == sev).count() as f64;
     out.push(family(
         "dnsentry_suspect_domains",

@@ -78,6 +78,8 @@ pub struct Telemetry {
     pub netflow: Mutex<Option<std::sync::Arc<Mutex<crate::output::netflow::exporter::ExportStats>>>>,
     /// Suspect domains exported by name.
     pub top_suspects: usize,
+    /// The reputation lists in force: (name, category, entries).
+    reputation_lists: Mutex<Vec<(String, &'static str, u64)>>,
 }
 
 impl Telemetry {
@@ -92,7 +94,21 @@ impl Telemetry {
             live: Mutex::new(None),
             netflow: Mutex::new(None),
             top_suspects,
+            reputation_lists: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Publishes the reputation lists in force (at start and after each reload).
+    pub fn set_reputation(&self, set: &crate::reputation::Reputation) {
+        let lists = set.lists().iter().map(|l| (l.name.clone(), l.category.name(), l.entries)).collect();
+        if let Ok(mut r) = self.reputation_lists.lock() {
+            *r = lists;
+        }
+    }
+
+    /// The reputation lists in force: (name, category, entries).
+    pub fn reputation_lists(&self) -> Vec<(String, &'static str, u64)> {
+        self.reputation_lists.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Publishes a worker's counters.

@@ -24,6 +24,44 @@ pub struct WindowCounts {
     pub clients: u64,
 }
 
+/// What an alarm is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    /// A domain's traffic scored as a tunnel or leak.
+    Tunnel,
+    /// A flow on a DNS port that is not DNS.
+    NonDns,
+    /// A lookup of a domain on a reputation list.
+    Reputation,
+}
+
+impl AlarmKind {
+    pub const ALL: [AlarmKind; 3] = [AlarmKind::Tunnel, AlarmKind::NonDns, AlarmKind::Reputation];
+
+    pub const fn code(self) -> &'static str {
+        match self {
+            AlarmKind::Tunnel => "tunnel",
+            AlarmKind::NonDns => "non_dns",
+            AlarmKind::Reputation => "reputation",
+        }
+    }
+}
+
+/// The list entry a `reputation` alarm matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReputationMatch {
+    /// The list's name.
+    pub list: String,
+    pub category: &'static str,
+    /// The listed domain (the query name or one of its parents, or a CNAME target's).
+    pub entry: String,
+    /// The query name, lowercased.
+    pub qname: String,
+    /// True when the listed name was a CNAME target in the answer, not the query name.
+    pub via_cname: bool,
+}
+
 /// One alarm.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alarm {
@@ -31,6 +69,7 @@ pub struct Alarm {
     #[serde(serialize_with = "ser_ts")]
     pub ts: u64,
     pub severity: Severity,
+    pub kind: AlarmKind,
     /// The registered domain; `None` for traffic on a DNS port that is not DNS.
     pub domain: Option<String>,
     pub client: IpAddr,
@@ -39,6 +78,8 @@ pub struct Alarm {
     pub reasons: Vec<&'static str>,
     pub tool: Option<&'static str>,
     pub benign_family: Option<&'static str>,
+    /// Set for `kind: reputation`.
+    pub reputation: Option<ReputationMatch>,
     pub sample_qnames: Vec<String>,
     pub window: WindowCounts,
     /// When this sensor first saw the domain.

@@ -66,6 +66,14 @@ pub fn render(r: &ReplayReport, alarm_write_failures: u64) -> String {
     let alarms: Vec<String> =
         Severity::ALL.iter().rev().map(|v| format!("{} {}", v.code(), sh.alarms[*v as usize])).collect();
     let _ = writeln!(s, "  alarms:           {}", alarms.join(", "));
+    if !sh.reputation_hits.is_empty() {
+        let hits: Vec<String> = sh
+            .reputation_hits
+            .iter()
+            .map(|((list, category), n)| format!("{list} ({category}) {n}"))
+            .collect();
+        let _ = writeln!(s, "  reputation hits:  {}", hits.join(", "));
+    }
     if alarm_write_failures > 0 {
         let _ = writeln!(s, "  alarm writes failed: {alarm_write_failures}");
     }

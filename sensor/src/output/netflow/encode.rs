@@ -75,8 +75,11 @@ fn fields(v6: bool) -> [Field; 24] {
     ]
 }
 
-/// The flags field closes the record; it is written separately (it depends on truncation).
+/// The flags field is written separately (it depends on truncation).
 const FLAGS_FIELD: Field = own(48007, 2);
+/// The reputation category code closes the record (added after the flags: collectors configured
+/// for the earlier fields keep reading them).
+const REPUTATION_FIELD: Field = own(48008, 1);
 
 const STATS_SCOPE: Field = iana(149, 4);
 const STATS_FIELDS: [Field; 3] = [iana(42, 8), iana(41, 8), own(48010, 8)];
@@ -251,11 +254,12 @@ impl Packetizer {
         for (id, v6) in [(TEMPLATE_V4, false), (TEMPLATE_V6, true)] {
             let fs = fields(v6);
             put16(&mut self.buf, id);
-            put16(&mut self.buf, fs.len() as u16 + 1);
+            put16(&mut self.buf, fs.len() as u16 + 2);
             for f in fs {
                 self.put_field_spec(f);
             }
             self.put_field_spec(FLAGS_FIELD);
+            self.put_field_spec(REPUTATION_FIELD);
             self.count += 1;
         }
         self.close_set();
@@ -307,7 +311,30 @@ impl Packetizer {
                 n + if n < 255 { 1 } else { 3 }
             }
         };
-        addr + 2 + 2 + 1 + 8 + 8 + 8 + 8 + 2 + 4 + name + 2 + 2 + 2 + 2 + 4 + 1 + 4 + 1 + 1 + 1 + 2 + 1 + 2
+        addr + 2
+            + 2
+            + 1
+            + 8
+            + 8
+            + 8
+            + 8
+            + 2
+            + 4
+            + name
+            + 2
+            + 2
+            + 2
+            + 2
+            + 4
+            + 1
+            + 4
+            + 1
+            + 1
+            + 1
+            + 2
+            + 1
+            + 2
+            + 1
     }
 
     /// Adds a record; returns the previous packet if the record did not fit in it.
@@ -379,6 +406,7 @@ impl Packetizer {
         put16(b, r.entropy_milli);
         b.push(r.domain_len);
         put16(b, flags);
+        b.push(r.reputation);
     }
 
     /// Finishes the packet being built, if it holds any record.

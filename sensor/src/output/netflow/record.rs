@@ -45,6 +45,9 @@ pub struct ExportRecord {
     pub entropy_milli: u16,
     pub domain_len: u8,
     pub flags: u16,
+    /// Category code of the listed domain the query or its answer named (`reputation::Category`),
+    /// 0 for none.
+    pub reputation: u8,
 }
 
 impl ExportRecord {
@@ -105,6 +108,8 @@ impl ExportRecord {
             entropy_milli: (main.lex.entropy * 1000.0).round().clamp(0.0, 65535.0) as u16,
             domain_len: main.domain_len,
             flags,
+            // A CNAME to a listed domain shows in the response only.
+            reputation: tx.response.map_or(0, |r| r.reputation).max(main.reputation),
         })
     }
 
