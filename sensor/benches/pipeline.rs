@@ -90,5 +90,103 @@ fn whole_pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_packet, whole_pipeline);
+/// A list of `n` random registered domains (a third with a subdomain) under common TLDs, as
+/// `scripts/bench-reputation.sh` makes: none is in the captures.
+fn bad_domains(n: usize) -> String {
+    let tlds = ["com", "net", "org", "info", "xyz", "top", "ru", "cn", "io", "co.uk", "online", "site"];
+    let letters = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let word = |min: u64, max: u64, next: &mut dyn FnMut() -> u64| -> String {
+        let len = min + next() % (max - min + 1);
+        (0..len).map(|_| letters[(next() % letters.len() as u64) as usize] as char).collect()
+    };
+    let mut out = String::new();
+    for _ in 0..n {
+        if next() % 3 == 0 {
+            out.push_str(&word(3, 8, &mut next));
+            out.push('.');
+        }
+        out.push_str(&word(6, 14, &mut next));
+        out.push_str("-x.");
+        out.push_str(tlds[(next() % tlds.len() as u64) as usize]);
+        out.push('\n');
+    }
+    out
+}
+
+/// The reputation lists: building a 1 M-entry set, a lookup of a clean name against it, and the
+/// per-packet stage with and without it (what clean traffic pays).
+fn reputation(c: &mut Criterion) {
+    use dnsentry::reputation::{Category, ListFormat, ListSeverity, ListSpec, Reputation};
+    let spec = ListSpec {
+        name: "bench".into(),
+        path: "bench.txt".into(),
+        category: Category::Malware,
+        format: ListFormat::Domains,
+        column: 0,
+        severity: ListSeverity::High,
+    };
+    let text = bad_domains(1_000_000);
+    let mut group = c.benchmark_group("reputation");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1_000_000));
+    group.bench_function("load_1m", |b| {
+        b.iter(|| {
+            let mut set = Reputation::default();
+            set.add(&spec, &text).expect("list");
+            set.shrink();
+            set.len()
+        })
+    });
+    let mut set = Reputation::default();
+    set.add(&spec, &text).expect("list");
+    set.shrink();
+    eprintln!("reputation: {} entries in {:.1} MiB", set.len(), set.memory_bytes() as f64 / (1 << 20) as f64);
+    let set = Arc::new(set);
+    group.finish();
+
+    // Clean names: the query names of the benign capture.
+    let cfg = Config::default();
+    let allowlist = Arc::new(Allowlist::new(true, &[]));
+    let (_, benign) = &captures()[0];
+    let frames = load(benign);
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut dec = Decoder::new(&cfg, allowlist.clone());
+    for (i, (link, ts, data)) in frames.iter().enumerate() {
+        dec.frame(*link, data, *ts, i as u64, &mut |_, name| names.push(name.to_vec()));
+    }
+    let mut group = c.benchmark_group("reputation_lookup");
+    group.throughput(Throughput::Elements(names.len() as u64));
+    group.bench_function("clean_names_1m_list", |b| {
+        b.iter(|| names.iter().filter(|n| set.lookup(black_box(n)).is_some()).count())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("decode_view_features_reputation");
+    group.throughput(Throughput::Elements(frames.len() as u64));
+    for (label, list) in
+        [("benign/no_list", Arc::new(Reputation::default())), ("benign/1m_list", set.clone())]
+    {
+        group.bench_function(label, |b| {
+            let mut dec = Decoder::new(&cfg, allowlist.clone());
+            dec.set_reputation(list.clone());
+            b.iter(|| {
+                let mut n = 0u64;
+                for (i, (link, ts, data)) in frames.iter().enumerate() {
+                    dec.frame(*link, data, *ts, i as u64, &mut |r, _| n += black_box(r.name_hash) & 1);
+                }
+                n
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_packet, whole_pipeline, reputation);
 criterion_main!(benches);

@@ -8,7 +8,7 @@ use crate::domain::registered_domain_len;
 use crate::flow::FlowKey;
 use crate::hash::hash_bytes;
 use crate::record::{flag, Charset, Lexical, Record, NAME_TAIL};
-use crate::reputation::Reputation;
+use crate::reputation::{CleanAnchors, Reputation};
 
 /// Why a valid message produced no record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +170,8 @@ pub struct Scratch {
     /// A CNAME target being looked up in the reputation lists.
     target: NameBuf,
     target_lower: [u8; NAME_TAIL],
+    /// Anchors the reputation filter turned down (clear it when the lists change).
+    pub clean: CleanAnchors,
 }
 
 impl Default for Scratch {
@@ -179,6 +181,7 @@ impl Default for Scratch {
             lower: [0; NAME_TAIL],
             target: NameBuf::new(),
             target_lower: [0; NAME_TAIL],
+            clean: CleanAnchors::default(),
         }
     }
 }
@@ -193,27 +196,33 @@ fn lowercase_into<'a>(dst: &'a mut [u8; NAME_TAIL], src: &[u8]) -> &'a [u8] {
     dst
 }
 
-/// The listed entry a message names: its query name, else (in a response) a CNAME target of its
-/// answer. Returns the entry's index and whether it came from a CNAME.
+/// CNAME targets of one answer looked up in the reputation lists, at most (a longer chain is rare
+/// and its first targets are where a lure leads).
+const CNAME_TARGETS: usize = 8;
+
+/// The listed entry a message names: its query name (`domain`: its registered domain's length and
+/// hash), else a CNAME target of its answer (`cnames`: where the targets start in the message).
+/// Returns the entry's index and whether it came from a CNAME.
+#[allow(clippy::too_many_arguments)]
 fn reputation_hit(
     msg: &Message,
     lower: &[u8],
+    domain: (usize, u64),
+    cnames: &[usize],
     rep: &Reputation,
+    clean: &mut CleanAnchors,
     target: &mut NameBuf,
     target_lower: &mut [u8; NAME_TAIL],
 ) -> Option<(u32, bool)> {
     if rep.is_empty() {
         return None;
     }
-    if let Some(i) = rep.lookup(lower) {
+    if let Some(i) = clean.lookup(rep, lower, Some(domain)) {
         return Some((i, false));
     }
-    if !msg.header.is_response() {
-        return None;
-    }
-    msg.records(Section::Answer).filter(|rr| rr.rtype == TYPE_CNAME).find_map(|rr| {
-        msg.name(rr.rdata_at, target).ok()?;
-        rep.lookup(lowercase_into(target_lower, target.as_bytes())).map(|i| (i, true))
+    cnames.iter().find_map(|&at| {
+        msg.name(at, target).ok()?;
+        clean.lookup(rep, lowercase_into(target_lower, target.as_bytes()), None).map(|i| (i, true))
     })
 }
 
@@ -247,13 +256,12 @@ pub fn extract(
     scratch: &mut Scratch,
 ) -> Result<(Record, usize), NoRecord> {
     let q = msg.first_question().ok_or(NoRecord::NoQuestion)?;
-    let Scratch { name, lower: lower_buf, target, target_lower } = scratch;
+    let Scratch { name, lower: lower_buf, target, target_lower, clean } = scratch;
     // parse() validated structure but not pointer chains; a bad chain is no question at all.
     msg.name(q.name_at, name).map_err(|_| NoRecord::NoQuestion)?;
     let name: &NameBuf = name;
     let lower: &[u8] = lowercase_into(lower_buf, name.as_bytes());
     let domain_len = registered_domain_len(lower);
-    let hit = reputation_hit(msg, lower, ctx.reputation, target, target_lower);
 
     let response = msg.header.is_response();
     let (client, server, client_port, server_port) = if response {
@@ -266,10 +274,15 @@ pub fn extract(
     let mut answer_payload = 0usize;
     let mut first_answer = None;
     let mut ttl = 0;
+    let (mut cnames, mut n_cnames) = ([0usize; CNAME_TARGETS], 0);
     for rr in msg.records(Section::Answer) {
         if first_answer.is_none() {
             first_answer = Some((rr.rtype, rr.rdata));
             ttl = rr.ttl;
+        }
+        if rr.rtype == TYPE_CNAME && n_cnames < CNAME_TARGETS {
+            cnames[n_cnames] = rr.rdata_at;
+            n_cnames += 1;
         }
         if !matches!(rr.rtype, TYPE_A | TYPE_AAAA | TYPE_OPT) {
             answer_payload += rr.rdata.len();
@@ -314,6 +327,10 @@ pub fn extract(
         flags |= flag::NAME_TRUNCATED;
     }
     let keep = lower.len().min(u8::MAX as usize);
+    let domain_hash = hash_bytes(&lower[lower.len() - domain_len..]);
+    let domain = (domain_len, domain_hash);
+    let hit =
+        reputation_hit(msg, lower, domain, &cnames[..n_cnames], ctx.reputation, clean, target, target_lower);
     if hit.is_some_and(|(_, cname)| cname) {
         flags |= flag::REPUTATION_VIA_CNAME;
     }
@@ -335,7 +352,7 @@ pub fn extract(
         answer_payload: answer_payload.min(u16::MAX as usize) as u16,
         edns_size: msg.edns.map_or(0, |e| e.udp_size),
         ttl,
-        domain_hash: hash_bytes(&lower[lower.len() - domain_len..]),
+        domain_hash,
         name_hash: hash_bytes(lower),
         lex: lexical(name, lower, domain_len),
         tool: fp.map_or(0, |m| m.tool as u8),

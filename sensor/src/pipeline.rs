@@ -181,8 +181,6 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
     }
     let mut dec = Decoder::new(cfg, reload.current().allowlist.clone());
     dec.set_reputation(reload.current().reputation.clone());
-    // The decoder's lists, to turn the entry a record names into the hit its shard reports.
-    let mut reputation = dec.reputation().clone();
     let n = shards.len();
     let mut outs: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut drops = 0u64;
@@ -191,20 +189,27 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
         if let Some(r) = reload.poll() {
             dec.set_allowlist(r.allowlist.clone());
             dec.set_reputation(r.reputation.clone());
-            reputation = r.reputation.clone();
         }
         let started = Instant::now();
         let mut frames = 0usize;
         let polled = source.poll(POLL_WAIT, &mut |info, frame| {
             frames += 1;
+            let mut hits = Vec::new();
             dec.frame(info.link, frame, info.ts_ns, info.seq, &mut |r, name| {
                 let out = &mut outs[(r.domain_hash % n as u64) as usize];
-                let via_cname = r.flags & crate::record::flag::REPUTATION_VIA_CNAME != 0;
-                match reputation.hit(r.hit, via_cname) {
-                    Some(hit) => out.push_hit(r, name, hit),
-                    None => out.push(r, name),
+                match r.hit {
+                    0 => out.push(r, name),
+                    // Rare: its hit is built once the frame is decoded (the decoder is busy).
+                    _ => hits.push((r, name.to_vec())),
                 }
             });
+            for (r, name) in hits {
+                let out = &mut outs[(r.domain_hash % n as u64) as usize];
+                match dec.hit(&r) {
+                    Some(hit) => out.push_hit(r, &name, hit),
+                    None => out.push(r, &name),
+                }
+            }
         });
         if frames > 0 {
             dec.stats.busy_ns += started.elapsed().as_nanos() as u64;

@@ -139,11 +139,12 @@ impl Decoder {
     /// Replaces the reputation lists (start, SIGHUP reload).
     pub fn set_reputation(&mut self, reputation: Arc<Reputation>) {
         self.reputation = reputation;
+        self.scratch.clean.clear();
     }
 
-    /// The reputation lists in force: a record's `hit` is an entry of these.
-    pub fn reputation(&self) -> &Arc<Reputation> {
-        &self.reputation
+    /// The hit a record from this decoder names (its `hit`), as its shard reports it.
+    pub fn hit(&self, r: &Record) -> Option<crate::reputation::Hit> {
+        self.reputation.hit(r.hit, r.flags & crate::record::flag::REPUTATION_VIA_CNAME != 0)
     }
 
     /// Decodes one frame; `out` receives a record and its lowercased query name per DNS message

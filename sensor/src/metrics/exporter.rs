@@ -420,6 +420,10 @@ mod tests {
             collectors: vec![(1, 0)],
         };
         *t.netflow.lock().unwrap() = Some(std::sync::Arc::new(std::sync::Mutex::new(stats)));
+        let mut lists = crate::reputation::Reputation::default();
+        let spec = crate::reputation::ListSpec::from_arg("c2:/lists/feodo.txt").unwrap();
+        lists.add(&spec, "bad.example\n").unwrap();
+        t.set_reputation(&lists);
         t.publish_shard(
             0,
             crate::aggregate::ShardSnapshot {
@@ -448,5 +452,8 @@ mod tests {
             .filter(|n| n.starts_with("dnsentry_"))
             .collect();
         assert_eq!(emitted, documented, "docs/metrics.md and the exporter disagree");
+        // A loaded list has its series before its first hit.
+        assert!(text.contains("dnsentry_reputation_entries{list=\"feodo\"} 1"), "{text}");
+        assert!(text.contains("dnsentry_reputation_hits_total{list=\"feodo\",category=\"c2\"} 0"), "{text}");
     }
 }

@@ -4,8 +4,16 @@
 //! Lists are parsed off the hot path (start and SIGHUP) into one immutable [`Reputation`]: every
 //! listed name lowercased and in ASCII (IDN as punycode) back to back in one byte arena, an index
 //! per entry, and a hash table of entry numbers. A lookup walks the name's suffixes from the
-//! longest, so `x.y.bad.example` finds a listed `bad.example`, and costs one hash and one table
-//! probe per suffix no longer than the longest entry; nothing is allocated.
+//! longest, so `x.y.bad.example` finds a listed `bad.example`; nothing is allocated.
+//!
+//! Clean names pay one short hash and one cache line: the last two labels of every entry (its
+//! *anchor*: `evil.example` for `login.evil.example`) are in a blocked Bloom filter of about one
+//! byte per entry, small enough to stay in cache, and only a name whose anchor may be there walks
+//! the table (a probe per suffix, each a likely cache miss in a table of a million). The filter
+//! uses the fast unseeded [`crate::hash::hash_bytes`]; names crafted to pass it only buy the table
+//! walk, whose hash is seeded. Each worker also remembers the anchors the filter turned down
+//! lately ([`CleanAnchors`]), and the anchor of most query names is their registered domain,
+//! whose hash every record carries.
 
 mod parse;
 
@@ -221,6 +229,81 @@ pub struct Reputation {
     hasher: crate::hash::FastState,
     /// Longest entry: longer suffixes are not looked up.
     longest: usize,
+    /// The anchors' blocked Bloom filter: 64-byte lines of 512 bits, two bits per anchor.
+    filter: Vec<[u64; 8]>,
+}
+
+/// Slots of [`CleanAnchors`]: 32 KiB, so it stays in the core's cache.
+const CLEAN_SLOTS: usize = 4096;
+
+/// A worker's side of the lookups: the anchors the filter turned down lately, so a repeated clean
+/// domain (a response after its query, a popular name) costs one compare in a small table instead
+/// of a filter line that traffic keeps evicting from cache. Direct-mapped by the anchor's hash;
+/// cleared whenever the lists change.
+pub struct CleanAnchors {
+    slots: Box<[u64; CLEAN_SLOTS]>,
+}
+
+impl Default for CleanAnchors {
+    fn default() -> Self {
+        CleanAnchors { slots: Box::new([0; CLEAN_SLOTS]) }
+    }
+}
+
+impl CleanAnchors {
+    /// Forgets every anchor (the lists changed).
+    pub fn clear(&mut self) {
+        self.slots.fill(0);
+    }
+
+    fn slot(h: u64) -> usize {
+        // The filter takes the low bits for its line; the slot comes from the top ones.
+        (h >> 52) as usize % CLEAN_SLOTS
+    }
+
+    /// [`Reputation::lookup`] of a lowercased name, remembering the anchors the filter turns
+    /// down. `suffix_hash`: the `hash_bytes` of a suffix of `name` of a known length (the
+    /// registered domain's, which every record carries), used when that suffix is the anchor.
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        rep: &Reputation,
+        name: &[u8],
+        suffix_hash: Option<(usize, u64)>,
+    ) -> Option<u32> {
+        if rep.is_empty() {
+            return None;
+        }
+        let a = anchor(name)?;
+        let h = match suffix_hash {
+            Some((len, h)) if len == a.len() => h,
+            _ => crate::hash::hash_bytes(a),
+        };
+        let slot = &mut self.slots[Self::slot(h)];
+        if *slot == h {
+            return None;
+        }
+        if !rep.may_hold(h) {
+            *slot = h;
+            return None;
+        }
+        rep.walk(name)
+    }
+}
+
+/// The last two labels of a dotted name (none for a single label).
+#[inline]
+fn anchor(name: &[u8]) -> Option<&[u8]> {
+    let last = name.iter().rposition(|&c| c == b'.')?;
+    let start = name[..last].iter().rposition(|&c| c == b'.').map_or(0, |d| d + 1);
+    Some(&name[start..])
+}
+
+/// The filter line and the two bits of an anchor's hash.
+#[inline]
+fn filter_slots(h: u64, lines: usize) -> (usize, u32, u32) {
+    // Lines are a power of two: the low bits pick one; two 9-bit fields from the top pick bits.
+    ((h as usize) & (lines - 1), (h >> 46) as u32 & 511, (h >> 55) as u32 & 511)
 }
 
 /// Two sets are equal when they hold the same lists with the same counts (configs compare them).
@@ -293,6 +376,7 @@ impl Reputation {
                 lines,
             });
         }
+        self.rebuild_filter();
         self.lists.push(Arc::new(ListInfo {
             name: spec.display_name(),
             path: spec.path.clone(),
@@ -335,6 +419,32 @@ impl Reputation {
         Ok(true)
     }
 
+    /// Sizes the anchor filter to the entries (about 8 bits per entry) and fills it.
+    fn rebuild_filter(&mut self) {
+        let lines = (self.entries.len() * 8 / 512 + 1).next_power_of_two();
+        let mut filter = vec![[0u64; 8]; lines];
+        for e in &self.entries {
+            if e.list == EXCEPTION {
+                continue;
+            }
+            let name = &self.names[e.at as usize..e.at as usize + e.len as usize];
+            if let Some(a) = anchor(name) {
+                let (line, b1, b2) = filter_slots(crate::hash::hash_bytes(a), lines);
+                filter[line][(b1 / 64) as usize] |= 1 << (b1 % 64);
+                filter[line][(b2 / 64) as usize] |= 1 << (b2 % 64);
+            }
+        }
+        self.filter = filter;
+    }
+
+    /// False when no entry has an anchor of this hash (true may be a false positive, about 4 %).
+    #[inline]
+    fn may_hold(&self, anchor_hash: u64) -> bool {
+        let (line, b1, b2) = filter_slots(anchor_hash, self.filter.len());
+        let l = &self.filter[line];
+        l[(b1 / 64) as usize] & (1 << (b1 % 64)) != 0 && l[(b2 / 64) as usize] & (1 << (b2 % 64)) != 0
+    }
+
     fn lookup_exact(&self, name: &[u8]) -> Option<u32> {
         let h = self.hash(name);
         self.table.find(h, |&i| self.entry_name(&self.entries[i as usize]) == name).copied()
@@ -342,11 +452,15 @@ impl Reputation {
 
     /// The most specific listed entry that is `name` or a parent of it. `name` is lowercased and
     /// dotted without the trailing dot, as the decoder keeps names.
-    #[inline]
     pub fn lookup(&self, name: &[u8]) -> Option<u32> {
-        if self.entries.is_empty() {
+        if self.entries.is_empty() || !self.may_hold(crate::hash::hash_bytes(anchor(name)?)) {
             return None;
         }
+        self.walk(name)
+    }
+
+    /// Looks `name`'s suffixes up in the table, longest first.
+    fn walk(&self, name: &[u8]) -> Option<u32> {
         let mut start = 0;
         loop {
             let suffix = &name[start..];
@@ -393,6 +507,7 @@ impl Reputation {
         self.names.capacity()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.table.allocation_size()
+            + self.filter.capacity() * 64
     }
 
     /// Gives back the growth slack of the arena and the entry index once loading is done.

@@ -143,6 +143,23 @@ fn parents_match_children_but_not_lookalikes() {
     assert_eq!(hit(&set, "evil.example"), None, "a child does not list its parent");
     assert_eq!(hit(&set, "a.login.evil.example").as_deref(), Some("phish:login.evil.example"));
     assert_eq!(hit(&set, "www.xn--bcher-kva.example").as_deref(), Some("feodo:xn--bcher-kva.example"));
+    // A worker's two-step lookup, which remembers clean anchors, agrees; clearing forgets.
+    let mut clean = CleanAnchors::default();
+    for name in ["x.bad.example", "notbad.example", "notbad.example", "a.login.evil.example", "evil.example"]
+    {
+        assert_eq!(clean.lookup(&set, name.as_bytes(), None), set.lookup(name.as_bytes()), "{name}");
+    }
+    // The hint is used only where it is the anchor's hash.
+    let rd = b"bad.example";
+    let h = crate::hash::hash_bytes(rd);
+    assert!(clean.lookup(&set, b"x.bad.example", Some((rd.len(), h))).is_some());
+    assert!(
+        clean.lookup(&set, b"x.bad.example", Some((4, 0))).is_some(),
+        "a hint of another length is ignored"
+    );
+    assert!(clean.slots.iter().any(|&s| s != 0));
+    clean.clear();
+    assert!(clean.slots.iter().all(|&s| s == 0));
     assert_eq!(set.len(), 3);
     assert_eq!(set.lists()[0].entries, 2);
     assert_eq!(set.lists()[1].entries, 1, "the duplicate counts in the first list");
@@ -200,4 +217,14 @@ fn memory_is_counted_and_shrinks() {
     assert!(set.memory_bytes() <= before);
     assert!(set.memory_bytes() >= set.names.len() + 10_000 * 4, "{}", set.memory_bytes());
     assert_eq!(hit(&set, "a.host9999.bad8.example").as_deref(), Some("big:host9999.bad8.example"));
+    // Every entry is found (the anchor filter has no false negatives); unlisted names mostly stop
+    // at the filter.
+    for i in 0..10_000 {
+        let name = format!("www.host{i}.bad{}.example", i % 97);
+        assert_eq!(hit(&set, &name), Some(format!("big:host{i}.bad{}.example", i % 97)));
+    }
+    let passed = (0..10_000)
+        .filter(|i| set.may_hold(crate::hash::hash_bytes(format!("clean{i}.example").as_bytes())))
+        .count();
+    assert!(passed < 1_000, "{passed} of 10000 clean anchors pass the filter");
 }
