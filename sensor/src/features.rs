@@ -200,29 +200,23 @@ fn lowercase_into<'a>(dst: &'a mut [u8; NAME_TAIL], src: &[u8]) -> &'a [u8] {
 /// and its first targets are where a lure leads).
 const CNAME_TARGETS: usize = 8;
 
-/// The listed entry a message names: its query name (`domain`: its registered domain's length and
-/// hash), else a CNAME target of its answer (`cnames`: where the targets start in the message).
-/// Returns the entry's index and whether it came from a CNAME.
-#[allow(clippy::too_many_arguments)]
-fn reputation_hit(
+/// The listed entry a CNAME target of the answer names (`cnames`: where the targets start in the
+/// message). The query name's lookup is only started here and finished by the worker once its
+/// batch is decoded ([`CleanAnchors`]); CNAMEs are rare enough to be looked up at once.
+fn cname_hit(
     msg: &Message,
-    lower: &[u8],
-    domain: (usize, u64),
     cnames: &[usize],
     rep: &Reputation,
     clean: &mut CleanAnchors,
     target: &mut NameBuf,
     target_lower: &mut [u8; NAME_TAIL],
-) -> Option<(u32, bool)> {
+) -> Option<u32> {
     if rep.is_empty() {
         return None;
     }
-    if let Some(i) = clean.lookup(rep, lower, Some(domain)) {
-        return Some((i, false));
-    }
     cnames.iter().find_map(|&at| {
         msg.name(at, target).ok()?;
-        clean.lookup(rep, lowercase_into(target_lower, target.as_bytes()), None).map(|i| (i, true))
+        clean.lookup(rep, lowercase_into(target_lower, target.as_bytes()), None)
     })
 }
 
@@ -262,6 +256,9 @@ pub fn extract(
     let name: &NameBuf = name;
     let lower: &[u8] = lowercase_into(lower_buf, name.as_bytes());
     let domain_len = registered_domain_len(lower);
+    let domain_hash = hash_bytes(&lower[lower.len() - domain_len..]);
+    // Started now and finished by the worker after the batch: the filter line is on its way.
+    let reputation_pending = clean.start(ctx.reputation, lower, Some((domain_len, domain_hash)));
 
     let response = msg.header.is_response();
     let (client, server, client_port, server_port) = if response {
@@ -327,11 +324,11 @@ pub fn extract(
         flags |= flag::NAME_TRUNCATED;
     }
     let keep = lower.len().min(u8::MAX as usize);
-    let domain_hash = hash_bytes(&lower[lower.len() - domain_len..]);
-    let domain = (domain_len, domain_hash);
-    let hit =
-        reputation_hit(msg, lower, domain, &cnames[..n_cnames], ctx.reputation, clean, target, target_lower);
-    if hit.is_some_and(|(_, cname)| cname) {
+    if reputation_pending {
+        flags |= flag::REPUTATION_PENDING;
+    }
+    let hit = cname_hit(msg, &cnames[..n_cnames], ctx.reputation, clean, target, target_lower);
+    if hit.is_some() {
         flags |= flag::REPUTATION_VIA_CNAME;
     }
 
@@ -361,8 +358,8 @@ pub fn extract(
         domain_len: domain_len.min(keep) as u8,
         name_len: keep as u8,
         name_at: 0,
-        hit: hit.map_or(0, |(i, _)| i + 1),
-        reputation: hit.and_then(|(i, _)| ctx.reputation.entry(i)).map_or(0, |(_, list)| list.category as u8),
+        hit: hit.map_or(0, |i| i + 1),
+        reputation: hit.and_then(|i| ctx.reputation.entry(i)).map_or(0, |(_, list)| list.category as u8),
     };
     Ok((rec, lower.len()))
 }

@@ -29,7 +29,7 @@ use crate::metrics::{DropStage, Telemetry};
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
-use crate::record::{Batch, Record};
+use crate::record::{flag, Batch, Record};
 use crate::reload::{Follower, ReloadHandle};
 use crate::reputation::Hit;
 use crate::worker::{Decoder, WorkerStats};
@@ -185,6 +185,8 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
     let mut outs: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut drops = 0u64;
     let mut published = Instant::now();
+    // (shard, index in its batch) of the records whose reputation lookup is pending.
+    let mut pending: Vec<(usize, usize)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         if let Some(r) = reload.poll() {
             dec.set_allowlist(r.allowlist.clone());
@@ -194,23 +196,36 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
         let mut frames = 0usize;
         let polled = source.poll(POLL_WAIT, &mut |info, frame| {
             frames += 1;
-            let mut hits = Vec::new();
+            let mut cname_hits = Vec::new();
             dec.frame(info.link, frame, info.ts_ns, info.seq, &mut |r, name| {
-                let out = &mut outs[(r.domain_hash % n as u64) as usize];
-                match r.hit {
-                    0 => out.push(r, name),
+                let s = (r.domain_hash % n as u64) as usize;
+                if r.hit != 0 {
                     // Rare: its hit is built once the frame is decoded (the decoder is busy).
-                    _ => hits.push((r, name.to_vec())),
+                    return cname_hits.push((r, name.to_vec()));
                 }
+                if r.flags & flag::REPUTATION_PENDING != 0 {
+                    pending.push((s, outs[s].len()));
+                }
+                outs[s].push(r, name);
             });
-            for (r, name) in hits {
-                let out = &mut outs[(r.domain_hash % n as u64) as usize];
+            for (r, name) in cname_hits {
+                let s = (r.domain_hash % n as u64) as usize;
+                if r.flags & flag::REPUTATION_PENDING != 0 {
+                    pending.push((s, outs[s].len()));
+                }
                 match dec.hit(&r) {
-                    Some(hit) => out.push_hit(r, &name, hit),
-                    None => out.push(r, &name),
+                    Some(hit) => outs[s].push_hit(r, &name, hit),
+                    None => outs[s].push(r, &name),
                 }
             }
         });
+        // The query names' reputation lookups: their filter lines were fetched while decoding.
+        for (s, i) in pending.drain(..) {
+            let Some(r) = outs[s].records.get(i).copied() else { continue };
+            if let Some(hit) = dec.finish_lookup(&r, outs[s].name(&r)) {
+                outs[s].set_hit(i, hit);
+            }
+        }
         if frames > 0 {
             dec.stats.busy_ns += started.elapsed().as_nanos() as u64;
         }

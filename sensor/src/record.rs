@@ -27,6 +27,9 @@ pub mod flag {
     pub const NON_DNS: u16 = 1 << 5;
     /// The reputation hit is a CNAME target in the answer, not the query name.
     pub const REPUTATION_VIA_CNAME: u16 = 1 << 6;
+    /// The query name still has to be looked up in the reputation lists (by the worker, once its
+    /// batch is decoded: `reputation::CleanAnchors`).
+    pub const REPUTATION_PENDING: u16 = 1 << 7;
 }
 
 /// Character class of the longest subdomain label: the encodings tunnels use.
@@ -231,6 +234,24 @@ impl Batch {
         self.hits.push(hit);
         r.hit = self.hits.len() as u32;
         self.push_record(r, name);
+    }
+
+    /// Sets the reputation hit of the record at `index` (replacing a CNAME target's: the query
+    /// name's own hit is the one reported).
+    pub fn set_hit(&mut self, index: usize, hit: crate::reputation::Hit) {
+        let Some(r) = self.records.get_mut(index) else { return };
+        r.reputation = hit.list.category as u8;
+        r.flags &= !flag::REPUTATION_VIA_CNAME;
+        if hit.via_cname {
+            r.flags |= flag::REPUTATION_VIA_CNAME;
+        }
+        match (r.hit as usize).checked_sub(1).and_then(|i| self.hits.get_mut(i)) {
+            Some(old) => *old = hit,
+            None => {
+                self.hits.push(hit);
+                r.hit = self.hits.len() as u32;
+            }
+        }
     }
 
     /// The reputation hit of a record of this batch.

@@ -142,9 +142,18 @@ impl Decoder {
         self.scratch.clean.clear();
     }
 
-    /// The hit a record from this decoder names (its `hit`), as its shard reports it.
+    /// The CNAME target's hit a record from this decoder names (its `hit`), as its shard
+    /// reports it.
     pub fn hit(&self, r: &Record) -> Option<crate::reputation::Hit> {
         self.reputation.hit(r.hit, r.flags & crate::record::flag::REPUTATION_VIA_CNAME != 0)
+    }
+
+    /// Finishes the reputation lookup of a record's query name (flag `REPUTATION_PENDING`), once
+    /// the batch it belongs to is decoded: the hit, if the name is listed.
+    pub fn finish_lookup(&mut self, r: &Record, name: &[u8]) -> Option<crate::reputation::Hit> {
+        let domain = (r.domain_len as usize, r.domain_hash);
+        let entry = self.scratch.clean.finish(&self.reputation, name, Some(domain))?;
+        self.reputation.hit(entry + 1, false)
     }
 
     /// Decodes one frame; `out` receives a record and its lowercased query name per DNS message

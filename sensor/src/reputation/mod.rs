@@ -15,6 +15,7 @@
 //! lately ([`CleanAnchors`]), and the anchor of most query names is their registered domain,
 //! whose hash every record carries.
 
+mod filter;
 mod parse;
 
 use std::hash::BuildHasher;
@@ -202,7 +203,7 @@ pub enum ReputationError {
         "reputation list {path}: line {line}: {reason} ({bad} of {lines} lines malformed: wrong format?)"
     )]
     Broken { path: PathBuf, line: usize, reason: String, bad: u64, lines: u64 },
-    #[error("reputation list {path}: more than 254 lists")]
+    #[error("reputation list {path}: more than 253 lists")]
     TooManyLists { path: PathBuf },
     #[error("reputation list {path}: the lists hold more than 4 GiB of names")]
     TooLarge { path: PathBuf },
@@ -218,6 +219,10 @@ struct Entry {
 
 /// The list index of an exception entry: a match there ends the lookup with no hit.
 const EXCEPTION: u8 = u8::MAX;
+/// The list index of an anchor marker: the last two labels of listed names that are not listed
+/// themselves (`evil.example` for `login.evil.example`), so that a worker can tell an anchor with
+/// no entry under it (and remember it clean) with one probe. Not a hit.
+const ANCHOR: u8 = u8::MAX - 1;
 
 /// The loaded lists: immutable, shared by every worker.
 #[derive(Debug, Default)]
@@ -229,24 +234,31 @@ pub struct Reputation {
     hasher: crate::hash::FastState,
     /// Longest entry: longer suffixes are not looked up.
     longest: usize,
-    /// The anchors' blocked Bloom filter: 64-byte lines of 512 bits, two bits per anchor.
-    filter: Vec<[u64; 8]>,
+    /// Anchor markers among the entries.
+    markers: usize,
+    /// The anchors' blocked Bloom filter.
+    filter: filter::Filter,
 }
 
-/// Slots of [`CleanAnchors`]: 32 KiB, so it stays in the core's cache.
-const CLEAN_SLOTS: usize = 4096;
+/// Slots of [`CleanAnchors`]: 128 KiB.
+const CLEAN_SLOTS: usize = 16_384;
 
-/// A worker's side of the lookups: the anchors the filter turned down lately, so a repeated clean
-/// domain (a response after its query, a popular name) costs one compare in a small table instead
-/// of a filter line that traffic keeps evicting from cache. Direct-mapped by the anchor's hash;
-/// cleared whenever the lists change.
+/// A worker's side of the lookups. It remembers the anchors found clean lately (turned down by
+/// the filter, or passed by it but absent from the table), so a repeated clean domain (a response
+/// after its query, a popular name) costs one compare in a small table. Direct-mapped by the
+/// anchor's hash; cleared whenever the lists change.
+///
+/// A new anchor's filter line is a likely cache miss (a million entries' filter does not stay in
+/// cache beside the traffic), so a lookup has two steps: [`CleanAnchors::start`], when the
+/// decoder has the name, asks the CPU for the line; [`CleanAnchors::finish`], once the worker's
+/// whole batch is decoded, reads it, and by then it has arrived.
 pub struct CleanAnchors {
-    slots: Box<[u64; CLEAN_SLOTS]>,
+    slots: Box<[u64]>,
 }
 
 impl Default for CleanAnchors {
     fn default() -> Self {
-        CleanAnchors { slots: Box::new([0; CLEAN_SLOTS]) }
+        CleanAnchors { slots: vec![0; CLEAN_SLOTS].into_boxed_slice() }
     }
 }
 
@@ -258,14 +270,41 @@ impl CleanAnchors {
 
     fn slot(h: u64) -> usize {
         // The filter takes the low bits for its line; the slot comes from the top ones.
-        (h >> 52) as usize % CLEAN_SLOTS
+        (h >> 50) as usize % CLEAN_SLOTS
     }
 
-    /// [`Reputation::lookup`] of a lowercased name, remembering the anchors the filter turns
-    /// down. `suffix_hash`: the `hash_bytes` of a suffix of `name` of a known length (the
-    /// registered domain's, which every record carries), used when that suffix is the anchor.
+    /// The anchor of a lowercased name and its filter hash. `suffix_hash`: the `hash_bytes` of a
+    /// suffix of `name` of a known length (the registered domain's, which every record carries),
+    /// used when that suffix is the anchor.
     #[inline]
-    pub fn lookup(
+    fn anchor_hash<'n>(name: &'n [u8], suffix_hash: Option<(usize, u64)>) -> Option<(&'n [u8], u64)> {
+        let a = anchor(name)?;
+        let h = match suffix_hash {
+            Some((len, h)) if len == a.len() => h,
+            _ => crate::hash::hash_bytes(a),
+        };
+        Some((a, h))
+    }
+
+    /// First step: false when there is nothing to look up (no lists, a single label, an anchor
+    /// known clean); otherwise the filter line is on its way and [`CleanAnchors::finish`] decides.
+    #[inline]
+    pub fn start(&self, rep: &Reputation, name: &[u8], suffix_hash: Option<(usize, u64)>) -> bool {
+        if rep.is_empty() {
+            return false;
+        }
+        let Some((_, h)) = Self::anchor_hash(name, suffix_hash) else { return false };
+        if self.slots[Self::slot(h)] == h {
+            return false;
+        }
+        rep.filter.prefetch(h);
+        true
+    }
+
+    /// Second step of a lookup [`CleanAnchors::start`] began: the most specific listed entry for
+    /// the name.
+    #[inline]
+    pub fn finish(
         &mut self,
         rep: &Reputation,
         name: &[u8],
@@ -274,20 +313,28 @@ impl CleanAnchors {
         if rep.is_empty() {
             return None;
         }
-        let a = anchor(name)?;
-        let h = match suffix_hash {
-            Some((len, h)) if len == a.len() => h,
-            _ => crate::hash::hash_bytes(a),
-        };
-        let slot = &mut self.slots[Self::slot(h)];
-        if *slot == h {
-            return None;
-        }
-        if !rep.may_hold(h) {
-            *slot = h;
+        let (a, h) = Self::anchor_hash(name, suffix_hash)?;
+        // Clean when the filter turns the anchor down, or when the table does not hold it (a
+        // false positive): no entry can match any name under it.
+        if !rep.may_hold(h) || rep.lookup_exact(a).is_none() {
+            self.slots[Self::slot(h)] = h;
             return None;
         }
         rep.walk(name)
+    }
+
+    /// Both steps at once (the line is read at once).
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        rep: &Reputation,
+        name: &[u8],
+        suffix_hash: Option<(usize, u64)>,
+    ) -> Option<u32> {
+        if !self.start(rep, name, suffix_hash) {
+            return None;
+        }
+        self.finish(rep, name, suffix_hash)
     }
 }
 
@@ -297,13 +344,6 @@ fn anchor(name: &[u8]) -> Option<&[u8]> {
     let last = name.iter().rposition(|&c| c == b'.')?;
     let start = name[..last].iter().rposition(|&c| c == b'.').map_or(0, |d| d + 1);
     Some(&name[start..])
-}
-
-/// The filter line and the two bits of an anchor's hash.
-#[inline]
-fn filter_slots(h: u64, lines: usize) -> (usize, u32, u32) {
-    // Lines are a power of two: the low bits pick one; two 9-bit fields from the top pick bits.
-    ((h as usize) & (lines - 1), (h >> 46) as u32 & 511, (h >> 55) as u32 & 511)
 }
 
 /// Two sets are equal when they hold the same lists with the same counts (configs compare them).
@@ -331,7 +371,7 @@ impl Reputation {
     pub fn add(&mut self, spec: &ListSpec, text: &str) -> Result<ListReport, ReputationError> {
         let list = u8::try_from(self.lists.len())
             .ok()
-            .filter(|&l| l != EXCEPTION)
+            .filter(|&l| l < ANCHOR)
             .ok_or_else(|| ReputationError::TooManyLists { path: spec.path.clone() })?;
         let format = match spec.format {
             ListFormat::Auto => detect_format(text),
@@ -404,8 +444,15 @@ impl Reputation {
             let e = entries[i as usize];
             &names[e.at as usize..e.at as usize + e.len as usize] == name
         });
-        if found.is_some() {
-            return Ok(false);
+        if let Some(&i) = found {
+            // A marker becomes the entry (or exception) now listed under its name.
+            let e = &mut entries[i as usize];
+            if e.list != ANCHOR {
+                return Ok(false);
+            }
+            e.list = list;
+            self.markers -= 1;
+            return Ok(true);
         }
         let at = u32::try_from(names.len()).map_err(|_| ())?;
         let index = u32::try_from(entries.len()).map_err(|_| ())?;
@@ -419,19 +466,38 @@ impl Reputation {
         Ok(true)
     }
 
-    /// Sizes the anchor filter to the entries (about 8 bits per entry) and fills it.
+    /// Adds the anchor markers the new entries need, sizes the anchor filter to the entries
+    /// (about 8 bits per entry) and fills it.
     fn rebuild_filter(&mut self) {
-        let lines = (self.entries.len() * 8 / 512 + 1).next_power_of_two();
-        let mut filter = vec![[0u64; 8]; lines];
+        for i in 0..self.entries.len() {
+            let e = self.entries[i];
+            if e.list >= ANCHOR {
+                continue;
+            }
+            let name = &self.names[e.at as usize..e.at as usize + e.len as usize];
+            let Some(a) = anchor(name) else { continue };
+            if a.len() < name.len() && self.lookup_exact(a).is_none() {
+                // The anchor's bytes are the entry's own last bytes: no new name bytes.
+                let at = e.at + (e.len as u32 - a.len() as u32);
+                let h = self.hash(a);
+                let index = self.entries.len() as u32;
+                self.entries.push(Entry { at, len: a.len() as u8, list: ANCHOR });
+                let Self { names, entries, table, hasher, .. } = self;
+                table.insert_unique(h, index, |&i| {
+                    let e = entries[i as usize];
+                    hasher.hash_one(&names[e.at as usize..e.at as usize + e.len as usize])
+                });
+                self.markers += 1;
+            }
+        }
+        let mut filter = filter::Filter::with_bits(self.entries.len() * 8);
         for e in &self.entries {
             if e.list == EXCEPTION {
                 continue;
             }
             let name = &self.names[e.at as usize..e.at as usize + e.len as usize];
             if let Some(a) = anchor(name) {
-                let (line, b1, b2) = filter_slots(crate::hash::hash_bytes(a), lines);
-                filter[line][(b1 / 64) as usize] |= 1 << (b1 % 64);
-                filter[line][(b2 / 64) as usize] |= 1 << (b2 % 64);
+                filter.insert(crate::hash::hash_bytes(a));
             }
         }
         self.filter = filter;
@@ -440,9 +506,7 @@ impl Reputation {
     /// False when no entry has an anchor of this hash (true may be a false positive, about 4 %).
     #[inline]
     fn may_hold(&self, anchor_hash: u64) -> bool {
-        let (line, b1, b2) = filter_slots(anchor_hash, self.filter.len());
-        let l = &self.filter[line];
-        l[(b1 / 64) as usize] & (1 << (b1 % 64)) != 0 && l[(b2 / 64) as usize] & (1 << (b2 % 64)) != 0
+        self.filter.may_hold(anchor_hash)
     }
 
     fn lookup_exact(&self, name: &[u8]) -> Option<u32> {
@@ -468,8 +532,13 @@ impl Reputation {
             let dot = suffix.iter().position(|&c| c == b'.')?;
             if suffix.len() <= self.longest {
                 if let Some(i) = self.lookup_exact(suffix) {
-                    // The most specific entry decides: an exception ends the lookup.
-                    return (self.entries[i as usize].list != EXCEPTION).then_some(i);
+                    // The most specific entry decides: an exception ends the lookup; a marker
+                    // is not an entry.
+                    match self.entries[i as usize].list {
+                        EXCEPTION => return None,
+                        ANCHOR => {}
+                        _ => return Some(i),
+                    }
                 }
             }
             start += dot + 1;
@@ -493,9 +562,9 @@ impl Reputation {
         &self.lists
     }
 
-    /// Listed names, all lists together.
+    /// Listed names (exceptions included), all lists together.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() - self.markers
     }
 
     pub fn is_empty(&self) -> bool {
@@ -507,7 +576,7 @@ impl Reputation {
         self.names.capacity()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.table.allocation_size()
-            + self.filter.capacity() * 64
+            + self.filter.memory_bytes()
     }
 
     /// Gives back the growth slack of the arena and the entry index once loading is done.
