@@ -277,7 +277,7 @@ impl CleanAnchors {
     /// suffix of `name` of a known length (the registered domain's, which every record carries),
     /// used when that suffix is the anchor.
     #[inline]
-    fn anchor_hash<'n>(name: &'n [u8], suffix_hash: Option<(usize, u64)>) -> Option<(&'n [u8], u64)> {
+    fn anchor_hash(name: &[u8], suffix_hash: Option<(usize, u64)>) -> Option<(&[u8], u64)> {
         let a = anchor(name)?;
         let h = match suffix_hash {
             Some((len, h)) if len == a.len() => h,
