@@ -37,6 +37,8 @@ const TUNNEL_ZONE: &str = "t.tunnel-e2e.test";
 const BENIGN_DOMAINS: [&str; 2] = ["example-shop.test", "example-news.test"];
 const RESOLVER: &str = "10.66.1.1";
 const CLIENT: &str = "10.66.1.10";
+/// A benign name of the lab on the test's reputation list.
+const LISTED: &str = "www.example-news.test";
 const TUN_SERVER: &str = "10.66.99.1";
 const METRICS: &str = "127.0.0.1:9853";
 
@@ -600,6 +602,8 @@ struct MirrorRun {
     xfer: (String, String),
     xfer_ok: bool,
     workers: [f64; 2],
+    /// `dnsentry_reputation_hits_total` of the list while the sensor ran.
+    reputation_hits: f64,
     live: Summary,
     live_alarms: Vec<serde_json::Value>,
     replay: Summary,
@@ -735,7 +739,13 @@ fn mirror_run(attach: &str, tag: &str) -> MirrorRun {
     );
     tcpdump.wait_log("listening on", 10.0);
 
-    let (mut sensor, obtained) = start_sensor(&lab, &s, "dnsentry", &mr, attach, "drop", 180);
+    // A benign name on a reputation list: looked up directly (A, AAAA, TCP) and reached through
+    // `api.example-news.test`'s CNAME.
+    let rep_list = lab.path("phish.txt");
+    fs::write(&rep_list, format!("# made by the test\n{LISTED}\n")).unwrap();
+    let rep_arg = format!("phishing:{}", rep_list.display());
+    let (mut sensor, obtained) =
+        start_sensor_with(&lab, &s, "dnsentry", &mr, attach, "drop", 180, &["--reputation", &rep_arg]);
 
     // Benign lookups: one dig process, one query (and source port) each.
     let queries = benign_queries();
@@ -822,6 +832,8 @@ fn mirror_run(attach: &str, tag: &str) -> MirrorRun {
     let body = scrape(&s, METRICS);
     let workers =
         [0, 1].map(|w| metric(&body, &format!("dnsentry_packets_total{{worker=\"{w}\"}}")).unwrap_or(-1.0));
+    let reputation_hits =
+        metric(&body, "dnsentry_reputation_hits_total{list=\"phish\",category=\"phishing\"}").unwrap_or(-1.0);
 
     // Quiesce the mirrored link before stopping the sensor and tcpdump: client first, then the
     // resolver (nothing late can cross the link afterwards), then the tunnel server.
@@ -839,7 +851,15 @@ fn mirror_run(attach: &str, tag: &str) -> MirrorRun {
         String::from_utf8_lossy(&o.stdout).lines().count() as u64
     };
     let replay_alarms_path = lab.path("replay.alarms.jsonl");
-    let rp = run(&[BIN, "replay", "--alarms", replay_alarms_path.to_str().unwrap(), pcap.to_str().unwrap()]);
+    let rp = run(&[
+        BIN,
+        "replay",
+        "--reputation",
+        &rep_arg,
+        "--alarms",
+        replay_alarms_path.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
     assert!(rp.status.success(), "replay failed: {}", text(&rp));
     let replay = parse_summary(&String::from_utf8_lossy(&rp.stderr));
     let replay_alarms = read_alarms(&replay_alarms_path);
@@ -856,6 +876,7 @@ fn mirror_run(attach: &str, tag: &str) -> MirrorRun {
         xfer: (cli_line, srv_line),
         xfer_ok,
         workers,
+        reputation_hits,
         live,
         live_alarms,
         replay,
@@ -918,8 +939,19 @@ fn assert_mirror(m: &MirrorRun) {
     } else {
         assert!(m.workers[0] + m.workers[1] > 0.0, "{:?}", m.workers);
     }
-    // The tunnel alarms, keeps working, and the benign names raise nothing.
-    let set = alarm_set(&m.live_alarms);
+    // The listed name raised one reputation alarm for the client (one per suppression interval),
+    // and every message naming it counted: A and AAAA over UDP and the TCP query (a query and a
+    // response each), and the response that CNAMEs api.example-news.test to it.
+    let (reputation, others): (Vec<_>, Vec<_>) =
+        m.live_alarms.iter().cloned().partition(|a| a["kind"] == "reputation");
+    assert_eq!(reputation.len(), 1, "{reputation:#?}");
+    let r = &reputation[0];
+    assert_eq!((r["client"].as_str(), r["severity"].as_str()), (Some(CLIENT), Some("high")), "{r}");
+    assert_eq!(r["reputation"]["entry"], LISTED, "{r}");
+    assert_eq!(r["reputation"]["category"], "phishing", "{r}");
+    assert!(m.reputation_hits >= 7.0, "reputation hits counted: {}", m.reputation_hits);
+    // The tunnel alarms, keeps working, and the benign names raise nothing else.
+    let set = alarm_set(&others);
     assert!(set.contains(&(TUNNEL_DOMAIN.into(), "high".into(), "iodine".into())), "{set:?}");
     for (domain, severity, _) in &set {
         if severity == "low" || severity == "high" {
@@ -1251,8 +1283,9 @@ fn worst_by_domain(alarms: &[serde_json::Value]) -> BTreeMap<String, String> {
     m
 }
 
-/// SIGHUP re-reads the config: a new allow-list entry takes effect on the running sensor without
-/// losing the state built before it; a bad file is refused, counted and the running config kept.
+/// SIGHUP re-reads the config: a new allow-list entry and a new reputation list take effect on the
+/// running sensor without losing the state built before it; a bad file (the config, or a list) is
+/// refused, counted and the running config kept.
 #[test]
 fn sighup_reload() {
     if !may_run() {
@@ -1262,7 +1295,10 @@ fn sighup_reload() {
     let t0 = Instant::now();
     let h = host_lab("reload", 5);
     let conf = h.lab.path("dnsentry.toml");
-    fs::write(&conf, "[allowlist]\nextra = []\n").unwrap();
+    let list = h.lab.path("intel.txt");
+    fs::write(&list, "nothing-here.test\n").unwrap();
+    let lists = format!("[[reputation.lists]]\npath = \"{}\"\ncategory = \"c2\"\n", list.display());
+    fs::write(&conf, format!("[allowlist]\nextra = []\n{lists}")).unwrap();
     let (mut sensor, _) = start_sensor_with(
         &h.lab,
         &h.host,
@@ -1279,8 +1315,10 @@ fn sighup_reload() {
     let dst = "10.66.5.77:53";
     hex_queries(&h.peer, dst, "leak1-e2e.test", 40);
 
-    // A good reload: leak2-e2e.test becomes a local allow-list entry.
-    fs::write(&conf, "[allowlist]\nextra = [\"leak2-e2e.test\"]\n").unwrap();
+    // A good reload: leak2-e2e.test becomes a local allow-list entry, and the list now holds
+    // leak3-e2e.test.
+    fs::write(&list, "# updated feed\nleak3-e2e.test\n").unwrap();
+    fs::write(&conf, format!("[allowlist]\nextra = [\"leak2-e2e.test\"]\n{lists}")).unwrap();
     sensor.signal(libc::SIGHUP);
     assert!(wait_until(5.0, || reloads("success") == Some(1.0)), "{}", sensor.stderr());
     // A bad one: refused, counted, the key named, the running config (with leak2) kept.
@@ -1288,7 +1326,16 @@ fn sighup_reload() {
     sensor.signal(libc::SIGHUP);
     assert!(wait_until(5.0, || reloads("failure") == Some(1.0)), "{}", sensor.stderr());
     assert!(sensor.stderr().contains("unknown field `extr`"), "{}", sensor.stderr());
+    // A broken list: refused naming the file and line; the running lists kept.
+    fs::write(&conf, format!("[allowlist]\nextra = [\"leak2-e2e.test\"]\n{lists}")).unwrap();
+    fs::write(&list, "<html>\n<body>not found</body>\n").unwrap();
+    sensor.signal(libc::SIGHUP);
+    assert!(wait_until(5.0, || reloads("failure") == Some(2.0)), "{}", sensor.stderr());
+    let err = sensor.stderr();
+    assert!(err.contains(&format!("reputation list {}: line 1", list.display())), "{err}");
     assert_eq!(reloads("success"), Some(1.0));
+    let entries = metric(&scrape(&h.host, METRICS), "dnsentry_reputation_entries{list=\"intel\"}");
+    assert_eq!(entries, Some(1.0), "the reloaded list, kept through the failures");
 
     hex_queries(&h.peer, dst, "leak2-e2e.test", 40);
     hex_queries(&h.peer, dst, "leak3-e2e.test", 40);
@@ -1306,6 +1353,12 @@ fn sighup_reload() {
         assert!(worst.get(d).is_some_and(|s| s != "info"), "{d}: {worst:?}");
     }
     assert_eq!(worst.get("leak2-e2e.test").map(String::as_str), Some("info"), "{worst:?}");
+    // The list reloaded before the failures raised its alarm on leak3 (once: one client).
+    let alarms = read_alarms(&h.lab.path("dnsentry.alarms.jsonl"));
+    let listed: Vec<_> = alarms.iter().filter(|a| a["kind"] == "reputation").collect();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["reputation"]["entry"], "leak3-e2e.test");
+    assert_eq!(listed[0]["reputation"]["list"], "intel");
     // The state built before the reloads survived them: every domain is still tracked.
     assert!(sensor.stderr().contains("state:            3 domains"), "{}", sensor.stderr());
 }
