@@ -8,7 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-pub const TARGETS: [&str; 5] = ["decode", "dns_view", "tcp_reassembly", "capture_reader", "config"];
+pub const TARGETS: [&str; 6] =
+    ["decode", "dns_view", "tcp_reassembly", "capture_reader", "config", "reputation_list"];
 
 /// libFuzzer instrumentation without a sanitizer (the parsers are safe Rust: the fuzzer looks for
 /// panics, overflows with debug assertions on, unbounded loops and memory), nightly toolchain.
