@@ -221,9 +221,8 @@ impl Shard {
         d.last_reasons = verdict.reasons;
         let reputation_alarm = hit.and_then(|hit| {
             self.stats.count_hit(hit);
-            let key = crate::hash::hash_bytes(
-                &[&r.client.bytes[..], &[r.client.v6 as u8], hit.entry.as_bytes()].concat(),
-            );
+            let client = crate::hash::hash_bytes(&r.client.bytes) ^ u64::from(r.client.v6);
+            let key = crate::hash::mix64(client ^ crate::hash::hash_bytes(hit.entry.as_bytes()));
             let (last, _) = self.reputation_alarms.get_or_insert_with(key, || u64::MAX);
             let due = *last == u64::MAX || r.ts_ns >= last.saturating_add(cfg.suppression_secs * NS);
             due.then(|| {

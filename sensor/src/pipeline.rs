@@ -221,8 +221,9 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
         });
         // The query names' reputation lookups: their filter lines were fetched while decoding.
         for (s, i) in pending.drain(..) {
-            let Some(r) = outs[s].records.get(i).copied() else { continue };
-            if let Some(hit) = dec.finish_lookup(&r, outs[s].name(&r)) {
+            let batch = &outs[s];
+            let Some(r) = batch.records.get(i) else { continue };
+            if let Some(hit) = dec.finish_lookup(r, batch.name(r)) {
                 outs[s].set_hit(i, hit);
             }
         }

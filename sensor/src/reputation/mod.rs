@@ -273,19 +273,6 @@ impl CleanAnchors {
         (h >> 50) as usize % CLEAN_SLOTS
     }
 
-    /// The anchor of a lowercased name and its filter hash. `suffix_hash`: the `hash_bytes` of a
-    /// suffix of `name` of a known length (the registered domain's, which every record carries),
-    /// used when that suffix is the anchor.
-    #[inline]
-    fn anchor_hash(name: &[u8], suffix_hash: Option<(usize, u64)>) -> Option<(&[u8], u64)> {
-        let a = anchor(name)?;
-        let h = match suffix_hash {
-            Some((len, h)) if len == a.len() => h,
-            _ => crate::hash::hash_bytes(a),
-        };
-        Some((a, h))
-    }
-
     /// First step: false when there is nothing to look up (no lists, a single label, an anchor
     /// known clean); otherwise the filter line is on its way and [`CleanAnchors::finish`] decides.
     #[inline]
@@ -293,7 +280,7 @@ impl CleanAnchors {
         if rep.is_empty() {
             return false;
         }
-        let Some((_, h)) = Self::anchor_hash(name, suffix_hash) else { return false };
+        let Some((_, h)) = anchor_hash(name, suffix_hash) else { return false };
         if self.slots[Self::slot(h)] == h {
             return false;
         }
@@ -313,7 +300,7 @@ impl CleanAnchors {
         if rep.is_empty() {
             return None;
         }
-        let (a, h) = Self::anchor_hash(name, suffix_hash)?;
+        let (a, h) = anchor_hash(name, suffix_hash)?;
         // Clean when the filter turns the anchor down, or when the table does not hold it (a
         // false positive): no entry can match any name under it.
         if !rep.may_hold(h) || rep.lookup_exact(a).is_none() {
@@ -336,6 +323,24 @@ impl CleanAnchors {
         }
         self.finish(rep, name, suffix_hash)
     }
+}
+
+/// An entry's name in the arena.
+fn bytes_of<'a>(names: &'a [u8], e: &Entry) -> &'a [u8] {
+    &names[e.at as usize..e.at as usize + e.len as usize]
+}
+
+/// The last two labels of a dotted name and their filter hash (none for a single label).
+/// `suffix_hash`: the `hash_bytes` of a suffix of `name` of a known length (the registered
+/// domain's, which every record carries), used when that suffix is the anchor.
+#[inline]
+fn anchor_hash(name: &[u8], suffix_hash: Option<(usize, u64)>) -> Option<(&[u8], u64)> {
+    let a = anchor(name)?;
+    let h = match suffix_hash {
+        Some((len, h)) if len == a.len() => h,
+        _ => crate::hash::hash_bytes(a),
+    };
+    Some((a, h))
 }
 
 /// The last two labels of a dotted name (none for a single label).
@@ -432,21 +437,24 @@ impl Reputation {
     }
 
     fn entry_name(&self, e: &Entry) -> &[u8] {
-        &self.names[e.at as usize..e.at as usize + e.len as usize]
+        bytes_of(&self.names, e)
+    }
+
+    /// Indexes a new entry whose name (hash `h`) is already in the arena.
+    fn push_entry(&mut self, e: Entry, h: u64) {
+        let index = self.entries.len() as u32;
+        self.entries.push(e);
+        let Self { names, entries, table, hasher, .. } = self;
+        table.insert_unique(h, index, |&i| hasher.hash_one(bytes_of(names, &entries[i as usize])));
     }
 
     /// Adds a normalized name; false for a duplicate (it keeps its first list). Err when the
     /// arena is full.
     fn insert(&mut self, name: &[u8], list: u8) -> Result<bool, ()> {
         let h = self.hash(name);
-        let Self { names, entries, table, hasher, .. } = self;
-        let found = table.find(h, |&i| {
-            let e = entries[i as usize];
-            &names[e.at as usize..e.at as usize + e.len as usize] == name
-        });
-        if let Some(&i) = found {
+        if let Some(i) = self.lookup_hashed(name, h) {
             // A marker becomes the entry (or exception) now listed under its name.
-            let e = &mut entries[i as usize];
+            let e = &mut self.entries[i as usize];
             if e.list != ANCHOR {
                 return Ok(false);
             }
@@ -454,14 +462,10 @@ impl Reputation {
             self.markers -= 1;
             return Ok(true);
         }
-        let at = u32::try_from(names.len()).map_err(|_| ())?;
-        let index = u32::try_from(entries.len()).map_err(|_| ())?;
-        names.extend_from_slice(name);
-        entries.push(Entry { at, len: name.len() as u8, list });
-        table.insert_unique(h, index, |&i| {
-            let e = entries[i as usize];
-            hasher.hash_one(&names[e.at as usize..e.at as usize + e.len as usize])
-        });
+        let at = u32::try_from(self.names.len()).map_err(|_| ())?;
+        u32::try_from(self.entries.len()).map_err(|_| ())?;
+        self.names.extend_from_slice(name);
+        self.push_entry(Entry { at, len: name.len() as u8, list }, h);
         self.longest = self.longest.max(name.len());
         Ok(true)
     }
@@ -474,19 +478,13 @@ impl Reputation {
             if e.list >= ANCHOR {
                 continue;
             }
-            let name = &self.names[e.at as usize..e.at as usize + e.len as usize];
+            let name = self.entry_name(&e);
             let Some(a) = anchor(name) else { continue };
             if a.len() < name.len() && self.lookup_exact(a).is_none() {
                 // The anchor's bytes are the entry's own last bytes: no new name bytes.
-                let at = e.at + (e.len as u32 - a.len() as u32);
                 let h = self.hash(a);
-                let index = self.entries.len() as u32;
-                self.entries.push(Entry { at, len: a.len() as u8, list: ANCHOR });
-                let Self { names, entries, table, hasher, .. } = self;
-                table.insert_unique(h, index, |&i| {
-                    let e = entries[i as usize];
-                    hasher.hash_one(&names[e.at as usize..e.at as usize + e.len as usize])
-                });
+                let len = a.len() as u8;
+                self.push_entry(Entry { at: e.at + u32::from(e.len - len), len, list: ANCHOR }, h);
                 self.markers += 1;
             }
         }
@@ -495,8 +493,7 @@ impl Reputation {
             if e.list == EXCEPTION {
                 continue;
             }
-            let name = &self.names[e.at as usize..e.at as usize + e.len as usize];
-            if let Some(a) = anchor(name) {
+            if let Some(a) = anchor(self.entry_name(e)) {
                 filter.insert(crate::hash::hash_bytes(a));
             }
         }
@@ -510,14 +507,17 @@ impl Reputation {
     }
 
     fn lookup_exact(&self, name: &[u8]) -> Option<u32> {
-        let h = self.hash(name);
+        self.lookup_hashed(name, self.hash(name))
+    }
+
+    fn lookup_hashed(&self, name: &[u8], h: u64) -> Option<u32> {
         self.table.find(h, |&i| self.entry_name(&self.entries[i as usize]) == name).copied()
     }
 
     /// The most specific listed entry that is `name` or a parent of it. `name` is lowercased and
     /// dotted without the trailing dot, as the decoder keeps names.
     pub fn lookup(&self, name: &[u8]) -> Option<u32> {
-        if self.entries.is_empty() || !self.may_hold(crate::hash::hash_bytes(anchor(name)?)) {
+        if self.entries.is_empty() || !self.may_hold(anchor_hash(name, None)?.1) {
             return None;
         }
         self.walk(name)
@@ -584,10 +584,7 @@ impl Reputation {
         self.names.shrink_to_fit();
         self.entries.shrink_to_fit();
         let Self { names, entries, table, hasher, .. } = self;
-        table.shrink_to_fit(|&i| {
-            let e = entries[i as usize];
-            hasher.hash_one(&names[e.at as usize..e.at as usize + e.len as usize])
-        });
+        table.shrink_to_fit(|&i| hasher.hash_one(bytes_of(names, &entries[i as usize])));
     }
 }
 

@@ -13,8 +13,16 @@ fn spec(name: &str, category: Category, format: ListFormat) -> ListSpec {
 }
 
 fn entries(text: &str, format: ListFormat) -> (Vec<String>, Vec<(usize, &'static str)>, usize) {
+    entries_in_column(text, format, 0)
+}
+
+fn entries_in_column(
+    text: &str,
+    format: ListFormat,
+    column: usize,
+) -> (Vec<String>, Vec<(usize, &'static str)>, usize) {
     let (mut names, mut bad, mut ignored) = (Vec::new(), Vec::new(), 0);
-    each_entry(text, format, 0, &mut |line, item| match item {
+    each_entry(text, format, column, &mut |line, item| match item {
         Item::Name(n) => names.push(n),
         Item::Exception(n) => names.push(format!("!{n}")),
         Item::Bad(r) => bad.push((line, r)),
@@ -110,15 +118,7 @@ fn abuse_ch_csv_finds_its_domain_column() {
     assert_eq!(ignored, 1, "the ip:port IOC");
     assert_eq!(bad, [(7, "character not allowed in a domain name"), (8, "the domain column is missing")]);
     // A header row is not an error; an explicit column wins over sniffing.
-    let (names, bad, _) = {
-        let (mut n, mut b) = (Vec::new(), Vec::new());
-        each_entry("domain,tag\nx.example,a.b\n", ListFormat::Csv, 2, &mut |l, i| match i {
-            Item::Name(s) | Item::Exception(s) => n.push(s),
-            Item::Bad(r) => b.push((l, r)),
-            Item::Ignored => {}
-        });
-        (n, b, ())
-    };
+    let (names, bad, _) = entries_in_column("domain,tag\nx.example,a.b\n", ListFormat::Csv, 2);
     assert_eq!(names, ["a.b"]);
     assert!(bad.is_empty());
     // No header: the column that looks most like domains (known suffixes beat family names).

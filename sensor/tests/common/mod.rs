@@ -61,3 +61,15 @@ pub fn dns_payloads(path: &std::path::Path) -> Vec<Vec<u8>> {
     .expect("readable capture");
     out
 }
+
+/// The Internet checksum (RFC 1071) of an IPv4 header, for the frames tests build.
+pub fn ipv4_checksum(b: &[u8]) -> u16 {
+    let mut s = 0u32;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
