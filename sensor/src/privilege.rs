@@ -98,7 +98,7 @@ pub fn drop_to(a: &Account) -> Result<(), PrivilegeError> {
         check(libc::setresuid(a.uid, a.uid, a.uid), "setresuid", user)?;
     }
     if a.uid != 0 {
-        let held = capabilities_held().map_err(|e| PrivilegeError::Syscall {
+        let held = capabilities_held_after_exits().map_err(|e| PrivilegeError::Syscall {
             what: "reading /proc/self/task/*/status",
             user: user.to_string(),
             source: e,
@@ -115,6 +115,22 @@ pub fn drop_to(a: &Account) -> Result<(), PrivilegeError> {
         });
     }
     Ok(())
+}
+
+/// [`capabilities_held`], looked at again while a thread still reports capabilities, for up to
+/// 100 ms: a thread that was exiting during the switch (a metrics connection just served) is
+/// skipped by it and keeps its old credentials until it is gone, while a thread that really kept
+/// them stays.
+fn capabilities_held_after_exits() -> io::Result<Option<String>> {
+    let mut held = capabilities_held()?;
+    for _ in 0..20 {
+        if held.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        held = capabilities_held()?;
+    }
+    Ok(held)
 }
 
 /// The first thread of this process still holding an effective, permitted or ambient capability,
