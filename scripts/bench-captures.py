@@ -5,6 +5,7 @@
                      capture time until it holds at least --min-packets frames
   flood-one.pcap     --flood queries for random subdomains of ONE registered domain ("water
                      torture"), each answered NXDOMAIN: 2 x --flood frames, clients and ports spread
+  flood-resolvers.pcap  the same flood forwarded by 8 resolvers (8 clients)
   many-domains.pcap  --domains queries, each for a different registered domain, answered
 
 Only the standard library: it runs unchanged on a bench machine that has python3 and nothing else.
@@ -121,18 +122,26 @@ def message(qid, name, response, rcode=0, answer=None):
     return struct.pack("!HHHHHH", qid, flags, 1, ancount, 0, 0) + body
 
 
-def exchanges(out, names, rcode, rng):
-    """A query and its response for each name, 10 us apart, clients and ports spread."""
+def exchanges(out, names, rcode, rng, clients=0):
+    """A query and its response for each name, ports spread; clients spread, or `clients` of them
+    (resolvers forwarding a flood). Ten frames per microsecond: the 10 Mpps of a saturated 10GbE
+    mirror, so capture time runs as it would on the wire (the sensor merges per millisecond of
+    capture time)."""
     w = Writer(out)
     ts = 1_700_000_000_000_000
     server = bytes([10, 53, 0, 1])
+    sent = 0
     for name in names:
-        client = bytes([10, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])
+        if clients:
+            client = bytes([10, 0, 0, 1 + rng.randrange(clients)])
+        else:
+            client = bytes([10, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])
         sport, qid = rng.randrange(1024, 65536), rng.randrange(65536)
         w.frame(ts, dns_frame(client, server, sport, 53, message(qid, name, False)))
         answer = None if rcode else bytes([192, 0, 2, rng.randrange(256)])
-        w.frame(ts + 5, dns_frame(server, client, 53, sport, message(qid, name, True, rcode, answer)))
-        ts += 10
+        w.frame(ts, dns_frame(server, client, 53, sport, message(qid, name, True, rcode, answer)))
+        sent += 1
+        ts += sent % 5 == 0
     w.close()
     return w.n
 
@@ -154,6 +163,9 @@ def main():
     flood = ("".join(rng.choices(alphabet, k=16)) + ".water-torture.example" for _ in range(a.flood))
     n = exchanges(out / "flood-one.pcap", flood, 3, rng)
     print(f"flood-one.pcap: {n} frames")
+    flood = ("".join(rng.choices(alphabet, k=16)) + ".water-torture.example" for _ in range(a.flood))
+    n = exchanges(out / "flood-resolvers.pcap", flood, 3, rng, clients=8)
+    print(f"flood-resolvers.pcap: {n} frames")
     domains = (f"www.d{i:07d}-{rng.randrange(1 << 20):05x}.com" for i in range(a.domains))
     n = exchanges(out / "many-domains.pcap", domains, 0, rng)
     print(f"many-domains.pcap: {n} frames")

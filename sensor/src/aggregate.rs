@@ -12,10 +12,11 @@ use crate::flow::IpAddr16;
 use crate::metrics::hist::{Hist, SCORE_BOUNDS};
 use crate::output::alarm::{Alarm, AlarmKind, ReputationMatch, WindowCounts};
 use crate::output::netflow::record::ExportRecord;
-use crate::record::{domain_of, Record};
+use crate::record::{domain_of, Batch, Record};
 use crate::reputation::{Hit, ListSeverity};
-use crate::state::domain::{ClientDomain, DomainState};
+use crate::state::domain::{ClientDomain, DomainState, Part};
 use crate::state::lru::Lru;
+use crate::state::partial::{pairs_of, PairPartial, Span, ToolCount, PAIR_TIMES};
 use crate::state::transactions::{Transactions, TxStats};
 
 const NS: u64 = 1_000_000_000;
@@ -24,6 +25,9 @@ const NS: u64 = 1_000_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardStats {
     pub records: u64,
+    /// Domain merges: one per domain per batch (live) or per epoch (replay), however many
+    /// messages it combined.
+    pub merges: u64,
     pub domains_evicted: u64,
     pub pairs_evicted: u64,
     pub alarms: [u64; 3],
@@ -52,6 +56,7 @@ impl ShardStats {
 
     pub fn merge(&mut self, o: &ShardStats) {
         self.records += o.records;
+        self.merges += o.merges;
         self.domains_evicted += o.domains_evicted;
         self.pairs_evicted += o.pairs_evicted;
         for (a, b) in self.alarms.iter_mut().zip(o.alarms) {
@@ -134,6 +139,14 @@ pub struct Shard {
     reputation_alarms: Lru<u64, u64>,
     /// Capture time of the latest record.
     now_ns: u64,
+    /// Scratch space of a merge, kept between merges: ((unit, domain), first message, part,
+    /// index),
+    /// tool sessions, pairs with their batch, query times.
+    groups: Vec<((u64, u64), u64, u32, u32)>,
+    tools: Vec<ToolCount>,
+    pair_scratch: Vec<(PairPartial, u32)>,
+    merged_scratch: Vec<PairPartial>,
+    times_scratch: Vec<u64>,
     pub stats: ShardStats,
 }
 
@@ -163,6 +176,11 @@ impl Shard {
             suspects: HashMap::new(),
             reputation_alarms: Lru::new(cap(65_536, shards)),
             now_ns: 0,
+            groups: Vec::new(),
+            tools: Vec::new(),
+            pair_scratch: Vec::new(),
+            merged_scratch: Vec::new(),
+            times_scratch: Vec::new(),
             stats: ShardStats::default(),
         }
     }
@@ -194,9 +212,136 @@ impl Shard {
         }
     }
 
-    /// Adds one record with its lowercased query name and its reputation hit; `out` receives the
-    /// alarms it raises and, when exporting, the transactions it completes.
-    pub fn process(&mut self, r: &Record, name: &[u8], hit: Option<&Hit>, out: &mut impl ShardSink) {
+    /// Applies one merge: every worker's batch of one replay epoch, or one batch (live). Domains
+    /// first: each one's parts are merged and scored once, in the order of their first messages;
+    /// then, message by message in capture order, the transactions, reputation hits and non-DNS
+    /// payloads. `out` receives the alarms raised and, when exporting, the transactions completed.
+    pub fn apply(&mut self, parts: &[Batch], out: &mut impl ShardSink) {
+        if let [only] = parts {
+            // One part: its domains are whole already, in the order of their first messages.
+            for d in &only.partials.domains {
+                self.merge_domain(
+                    &[Part { partials: &only.partials, names: only.name_buffer(), domain: d }],
+                    out,
+                );
+            }
+        } else {
+            let mut groups = std::mem::take(&mut self.groups);
+            groups.clear();
+            for (pi, b) in parts.iter().enumerate() {
+                for (di, d) in b.partials.domains.iter().enumerate() {
+                    groups.push(((d.unit, d.domain_hash), d.first_seq, pi as u32, di as u32));
+                }
+            }
+            // One (unit, domain)'s parts side by side, its earliest first; then the groups in
+            // the order of their first messages.
+            groups.sort_unstable_by_key(|g| (g.0, g.1, g.2));
+            let mut starts: Vec<(u64, usize, usize)> = Vec::new();
+            for (i, g) in groups.iter().enumerate() {
+                match starts.last_mut() {
+                    Some(last) if groups[last.1].0 == g.0 => last.2 = i + 1,
+                    _ => starts.push((g.1, i, i + 1)),
+                }
+            }
+            starts.sort_unstable_by_key(|s| s.0);
+            let mut group: Vec<Part<'_>> = Vec::with_capacity(parts.len());
+            for (_, from, to) in starts {
+                group.clear();
+                group.extend(groups[from..to].iter().map(|g| part(parts, g.2, g.3)));
+                self.merge_domain(&group, out);
+            }
+            self.groups = groups;
+        }
+        merge_in_order(parts, |r, name, hit| self.message(r, name, hit, out));
+    }
+
+    /// Merges one domain's parts, scores it once and raises the alarm that is due.
+    fn merge_domain(&mut self, parts: &[Part<'_>], out: &mut impl ShardSink) {
+        let Some(first) = parts.first() else { return };
+        let key = first.domain.domain_hash;
+        let min_ts = parts.iter().map(|p| p.domain.min_ts).min().unwrap_or(0);
+        let max_ts = parts.iter().map(|p| p.domain.max_ts).max().unwrap_or(0);
+        self.now_ns = self.now_ns.max(max_ts);
+        self.stats.merges += 1;
+        let (cfg, sketch_k) = (&self.cfg, self.sketch_k);
+        let (d, evicted) = self.domains.get_or_insert_with(key, || {
+            let mut d = DomainState::new(first.domain_name(), min_ts, sketch_k);
+            d.baselined = !cfg.learned.is_empty() && cfg.learned.contains(&*d.name);
+            d
+        });
+        self.stats.domains_evicted += u64::from(evicted);
+        d.merge(parts, &mut self.tools, self.short_ns, self.long_ns);
+        // The pairs, merged across parts, fed to the pair table and the domain's top clients in
+        // the order of their first messages (one part has each client once, in that order).
+        let mut latest: Option<(u64, IpAddr16)> = None;
+        let mut feed = |merged: &PairPartial,
+                        times: &[u64],
+                        pairs: &mut Lru<_, ClientDomain>,
+                        stats: &mut ShardStats| {
+            let (cd, evicted) = pairs.get_or_insert_with((key, merged.client), ClientDomain::default);
+            stats.pairs_evicted += u64::from(evicted);
+            cd.merge(merged, times);
+            d.top_clients.add_n(merged.client, merged.queries);
+            if merged.queries > 0 && latest.is_none_or(|(seq, _)| merged.last_query_seq > seq) {
+                latest = Some((merged.last_query_seq, merged.client));
+            }
+        };
+        if let [only] = parts {
+            let times = &only.partials.times;
+            for pp in pairs_of(only.partials, only.domain) {
+                feed(pp, pp.times.get(times), &mut self.pairs, &mut self.stats);
+            }
+        } else {
+            let pairs = &mut self.pair_scratch;
+            pairs.clear();
+            for (pi, p) in parts.iter().enumerate() {
+                pairs.extend(pairs_of(p.partials, p.domain).map(|pp| (*pp, pi as u32)));
+            }
+            pairs.sort_unstable_by_key(|(pp, _)| pp.client);
+            // Merge each client's parts in place, then restore first-message order.
+            let merged = &mut self.merged_scratch;
+            merged.clear();
+            let times = &mut self.times_scratch;
+            times.clear();
+            let mut i = 0;
+            while i < pairs.len() {
+                let (mut m, from) = pairs[i];
+                let at = times.len();
+                times.extend_from_slice(m.times.get(&parts[from as usize].partials.times));
+                let mut j = i + 1;
+                while j < pairs.len() && pairs[j].0.client == m.client {
+                    let (pp, from) = &pairs[j];
+                    m.absorb(pp);
+                    times.extend_from_slice(pp.times.get(&parts[*from as usize].partials.times));
+                    j += 1;
+                }
+                i = j;
+                m.burst |= m.queries as usize > PAIR_TIMES;
+                if m.burst {
+                    times.truncate(at);
+                }
+                times[at..].sort_unstable();
+                m.times = Span { at: at as u32, len: (times.len() - at) as u32 };
+                merged.push(m);
+            }
+            merged.sort_unstable_by_key(|m| m.first_seq);
+            for m in merged.iter() {
+                feed(m, m.times.get(times), &mut self.pairs, &mut self.stats);
+            }
+        }
+        // Beacon regularity is judged on the pair of the latest query, as after each query.
+        let cd = latest.and_then(|(_, client)| self.pairs.peek(&(key, client)));
+        let verdict = score(d, cd, cfg);
+        d.last_score = verdict.score;
+        d.last_reasons = verdict.reasons;
+        if let Some(alarm) = due_alarm(d, max_ts, &verdict, cfg.suppression_secs, self.short_ns, self.long_ns)
+        {
+            self.raise(key, &verdict, alarm, out);
+        }
+    }
+
+    /// One message: its transaction, its reputation hit, or (not DNS) its flow.
+    fn message(&mut self, r: &Record, name: &[u8], hit: Option<&Hit>, out: &mut impl ShardSink) {
         self.stats.records += 1;
         self.now_ns = self.now_ns.max(r.ts_ns);
         if r.is_non_dns() {
@@ -205,38 +350,24 @@ impl Shard {
         let mut done = std::mem::take(&mut self.tx_buf);
         let exporting = self.tx.keeps_names();
         self.tx.observe(r, name, &mut Self::collect_into(exporting, &mut done));
-        let (cfg, sketch_k) = (&self.cfg, self.sketch_k);
-        let (d, evicted) = self.domains.get_or_insert_with(r.domain_hash, || {
-            let mut d = DomainState::new(domain_of(r, name), r.ts_ns, sketch_k);
-            d.baselined = !cfg.learned.is_empty() && cfg.learned.contains(&*d.name);
-            d
-        });
-        self.stats.domains_evicted += u64::from(evicted);
-        let (cd, evicted) = self.pairs.get_or_insert_with((r.domain_hash, r.client), ClientDomain::default);
-        self.stats.pairs_evicted += u64::from(evicted);
-        cd.update(r);
-        d.update(r, name, self.short_ns, self.long_ns);
-        let verdict = score(d, Some(&*cd).filter(|_| !r.is_response()), cfg);
-        d.last_score = verdict.score;
-        d.last_reasons = verdict.reasons;
-        let reputation_alarm = hit.and_then(|hit| {
+        if let Some(hit) = hit {
             self.stats.count_hit(hit);
+            let cfg = &self.cfg;
             let client = crate::hash::hash_bytes(&r.client.bytes) ^ u64::from(r.client.v6);
             let key = crate::hash::mix64(client ^ crate::hash::hash_bytes(hit.entry.as_bytes()));
             let (last, _) = self.reputation_alarms.get_or_insert_with(key, || u64::MAX);
             let due = *last == u64::MAX || r.ts_ns >= last.saturating_add(cfg.suppression_secs * NS);
-            due.then(|| {
+            if due {
                 *last = r.ts_ns;
-                reputation_alarm(d, r, name, hit, cfg, self.short_ns, self.long_ns)
-            })
-        });
-        let due = due_alarm(d, r, &verdict, cfg.suppression_secs, self.short_ns, self.long_ns);
-        if let Some(alarm) = reputation_alarm {
-            self.count_alarm(alarm.severity, Reasons(1 << Reason::Reputation as u32), alarm.score);
-            out.alarm(alarm);
-        }
-        if let Some(alarm) = due {
-            self.raise(r.domain_hash, &verdict, alarm, out);
+                let sketch_k = self.sketch_k;
+                let (d, evicted) = self.domains.get_or_insert_with(r.domain_hash, || {
+                    DomainState::new(domain_of(r, name), r.ts_ns, sketch_k)
+                });
+                self.stats.domains_evicted += u64::from(evicted);
+                let alarm = reputation_alarm(d, r, name, hit, cfg, self.short_ns, self.long_ns);
+                self.count_alarm(alarm.severity, Reasons(1 << Reason::Reputation as u32), alarm.score);
+                out.alarm(alarm);
+            }
         }
         // Export after scoring, so a transaction carries its domain's latest verdict.
         self.export_all(&mut done, out);
@@ -407,11 +538,40 @@ impl Shard {
     }
 }
 
+/// Domain partial `di` of batch `pi`, as a merge part.
+fn part(parts: &[Batch], pi: u32, di: u32) -> Part<'_> {
+    let b = &parts[pi as usize];
+    Part { partials: &b.partials, names: b.name_buffer(), domain: &b.partials.domains[di as usize] }
+}
+
+/// Calls `f` for the records of `parts` in capture order. Each part (one worker's) is in capture
+/// order already, and a frame's records are all in one part: a k-way merge, no sort.
+pub fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8], Option<&Hit>)) {
+    if let [only] = parts {
+        return only.records.iter().for_each(|r| f(r, only.name(r), only.hit(r)));
+    }
+    let mut at = vec![0usize; parts.len()];
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, p) in parts.iter().enumerate() {
+            if let Some(r) = p.records.get(at[i]) {
+                if best.is_none_or(|(_, seq)| r.seq < seq) {
+                    best = Some((i, r.seq));
+                }
+            }
+        }
+        let Some((i, _)) = best else { return };
+        let r = &parts[i].records[at[i]];
+        f(r, parts[i].name(r), parts[i].hit(r));
+        at[i] += 1;
+    }
+}
+
 /// The alarm a verdict raises for `d`, unless its severity is below alarm level or one was raised
 /// within the suppression interval (then none; the slot is taken when one is due).
 fn due_alarm(
     d: &mut DomainState,
-    r: &Record,
+    ts: u64,
     v: &Verdict,
     suppression_secs: u64,
     short_ns: u64,
@@ -419,24 +579,17 @@ fn due_alarm(
 ) -> Option<Alarm> {
     let sev = v.severity?;
     let slot = &mut d.last_alarm_ns[sev as usize];
-    if slot.is_some_and(|t| r.ts_ns < t.saturating_add(suppression_secs * NS)) {
+    if slot.is_some_and(|t| ts < t.saturating_add(suppression_secs * NS)) {
         return None;
     }
-    *slot = Some(r.ts_ns);
-    Some(build_alarm(d, r, v, sev, short_ns, long_ns))
+    *slot = Some(ts);
+    Some(build_alarm(d, ts, v, sev, short_ns, long_ns))
 }
 
-fn build_alarm(
-    d: &DomainState,
-    r: &Record,
-    v: &Verdict,
-    sev: Severity,
-    short_ns: u64,
-    long_ns: u64,
-) -> Alarm {
+fn build_alarm(d: &DomainState, ts: u64, v: &Verdict, sev: Severity, short_ns: u64, long_ns: u64) -> Alarm {
     let client = d.top_clients.top().unwrap_or(d.last_client);
     Alarm {
-        ts: r.ts_ns,
+        ts,
         severity: sev,
         kind: AlarmKind::Tunnel,
         domain: Some(d.name.to_string()),
@@ -447,7 +600,7 @@ fn build_alarm(
         tool: d.tool.map(|t| t.name()),
         benign_family: d.benign_family().map(|f| f.name()),
         reputation: None,
-        sample_qnames: d.samples.iter().map(|s| s.to_string()).collect(),
+        sample_qnames: d.samples.iter().map(|s| s.name.to_string()).collect(),
         window: WindowCounts {
             seconds: short_ns / NS,
             queries: d.short.queries,
@@ -495,6 +648,165 @@ fn reputation_alarm(
             via_cname: hit.via_cname,
         }),
         sample_qnames: vec![qname],
-        ..build_alarm(d, r, &v, severity, short_ns, long_ns)
+        ..build_alarm(d, r.ts_ns, &v, severity, short_ns, long_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Charset, Lexical};
+    use crate::state::partial::Combiner;
+
+    #[derive(Default)]
+    struct Collect {
+        alarms: Vec<Alarm>,
+    }
+
+    impl ShardSink for Collect {
+        fn alarm(&mut self, alarm: Alarm) {
+            self.alarms.push(alarm);
+        }
+        fn export(&mut self, _: ExportRecord) {}
+    }
+
+    /// A message of `domain` with subdomain `label`, from `client`.
+    fn message(
+        seq: u64,
+        ts_ns: u64,
+        label: &str,
+        domain: &str,
+        client: u8,
+        response: bool,
+    ) -> (Record, String) {
+        let name = format!("{label}.{domain}");
+        let mut r = Record::non_dns(
+            IpAddr16::v4([10, 0, 0, client]),
+            IpAddr16::v4([10, 0, 0, 53]),
+            (40_000 + seq as u16 % 7, 53),
+            b"",
+            false,
+            ts_ns,
+            seq,
+        );
+        r.flags = if response { crate::record::flag::RESPONSE } else { 0 };
+        r.domain_hash = crate::hash::hash_bytes(domain.as_bytes());
+        r.name_hash = crate::hash::hash_bytes(name.as_bytes());
+        r.domain_len = domain.len() as u8;
+        r.qtype = if seq.is_multiple_of(5) { 16 } else { 1 };
+        r.rcode = if response && seq.is_multiple_of(3) { 3 } else { 0 };
+        r.msg_len = 60 + label.len() as u16;
+        r.lex = Lexical {
+            qname_len: name.len() as u8,
+            labels: 3,
+            longest_label: label.len() as u8,
+            sub_len: label.len() as u8,
+            charset: if label.len() > 20 { Charset::Hex } else { Charset::Alpha },
+            entropy: 3.9,
+            digits: 4,
+            uppers: 0,
+        };
+        // A dnscat2-like session on one domain, a benign family on another.
+        if domain == "tunnel.example" && seq.is_multiple_of(4) {
+            r.tool = 3;
+            r.tool_session = 7 + seq.is_multiple_of(8) as u16;
+        }
+        if domain == "av.example" {
+            r.family = 1;
+        }
+        (r, name)
+    }
+
+    /// Messages over three domains, eight clients and two merge units.
+    fn traffic() -> Vec<(Record, String, u64)> {
+        let mut out = Vec::new();
+        for seq in 0..600u64 {
+            let ts = 1_000_000_000_000 + seq * 37_000_000;
+            let domain = ["tunnel.example", "av.example", "www.example"][(seq % 3) as usize];
+            let label = if domain == "tunnel.example" {
+                format!("{:032x}", crate::hash::mix64(seq))
+            } else {
+                format!("h{}", seq % 11)
+            };
+            let client = 1 + (crate::hash::mix64(seq / 2) % 8) as u8;
+            let (r, name) = message(seq, ts, &label, domain, client, seq % 2 == 1);
+            out.push((r, name, seq / 300));
+        }
+        out
+    }
+
+    fn batch(msgs: &[&(Record, String, u64)]) -> Batch {
+        let mut b = Batch::default();
+        let mut c = Combiner::new(64);
+        for (r, name, unit) in msgs {
+            let stored = b.push(*r, name.as_bytes());
+            c.add(stored, stored.name_at, *unit);
+        }
+        b.partials = c.finish();
+        b
+    }
+
+    /// What a shard holds, as text: domains and pairs, by key.
+    fn state(s: &Shard) -> String {
+        let mut domains: Vec<String> = s.domains.iter().map(|(k, d)| format!("{k} {d:?}")).collect();
+        domains.sort();
+        let mut pairs: Vec<String> = s.pairs.iter().map(|(k, p)| format!("{k:?} {p:?}")).collect();
+        pairs.sort();
+        format!("{domains:?}\n{pairs:?}")
+    }
+
+    #[test]
+    fn parts_merge_as_the_whole() {
+        let msgs = traffic();
+        let cfg = Config::default();
+        let mut whole = Shard::new(&cfg, 1);
+        let mut out_whole = Collect::default();
+        for unit in 0..2 {
+            let part: Vec<_> = msgs.iter().filter(|m| m.2 == unit).collect();
+            whole.apply(&[batch(&part)], &mut out_whole);
+        }
+        // The same units, each split over three workers by a hash of the client's port.
+        let mut split = Shard::new(&cfg, 1);
+        let mut out_split = Collect::default();
+        for unit in 0..2 {
+            let parts: Vec<Batch> = (0..3)
+                .map(|w| {
+                    let mine: Vec<_> =
+                        msgs.iter().filter(|m| m.2 == unit && m.0.client_port % 3 == w).collect();
+                    batch(&mine)
+                })
+                .collect();
+            split.apply(&parts, &mut out_split);
+        }
+        assert!(!out_whole.alarms.is_empty(), "the tunnel domain alarms");
+        assert_eq!(format!("{:?}", out_whole.alarms), format!("{:?}", out_split.alarms));
+        assert_eq!(state(&whole), state(&split));
+        assert_eq!(whole.stats, split.stats);
+        assert_eq!(whole.stats.merges, 6, "one merge per domain per unit");
+        assert_eq!(whole.stats.records, 600);
+    }
+
+    #[test]
+    fn a_hot_domain_costs_one_merge_per_batch() {
+        let msgs: Vec<_> = (0..5_000u64)
+            .map(|seq| {
+                let label = format!("{:016x}", crate::hash::mix64(seq));
+                let (r, name) = message(seq, 1_000_000_000 + seq * 1_000, &label, "flood.example", 1, false);
+                (r, name, 0)
+            })
+            .collect();
+        let refs: Vec<_> = msgs.iter().collect();
+        let b = batch(&refs);
+        assert_eq!(b.partials.domains.len(), 1);
+        assert_eq!(b.partials.pairs.len(), 1);
+        assert!(b.partials.pairs[0].burst);
+        assert_eq!(b.partials.names.len(), 64, "the sketch's k items, not one per name");
+        let mut s = Shard::new(&Config::default(), 1);
+        s.apply(&[b], &mut Collect::default());
+        assert_eq!((s.stats.merges, s.stats.records), (1, 5_000));
+        let d = s.domains.peek(&msgs[0].0.domain_hash).expect("tracked");
+        assert_eq!(d.short.queries, 5_000);
+        assert!((d.short.unique_names() - 5_000.0).abs() < 2_000.0, "{}", d.short.unique_names());
+        assert_eq!(d.samples.len(), 3);
     }
 }

@@ -309,6 +309,36 @@ impl Default for PipelineConfig {
     }
 }
 
+/// A replay merge unit holds at most this many batches' worth of frames (see `replay`).
+pub const UNIT_BATCHES: usize = 16;
+/// A replay merge unit ends where the capture clock (the latest frame time so far) passes its
+/// first frame's by this much: a replay alarm comes at most this late in capture time.
+pub const UNIT_SPAN_NS: u64 = 1_000_000;
+
+impl PipelineConfig {
+    /// Frames of a replay merge unit, at most.
+    pub fn unit_frames(&self) -> usize {
+        self.batch_frames * UNIT_BATCHES
+    }
+
+    /// Frames after which a replay epoch ends at the next unit boundary.
+    pub fn epoch_frames(&self, workers: usize) -> usize {
+        self.batch_frames * workers.max(1)
+    }
+
+    /// Frames of a replay epoch, at most: whole units, so up to a unit past `epoch_frames`.
+    pub fn epoch_frames_max(&self, workers: usize) -> usize {
+        self.epoch_frames(workers) + self.unit_frames()
+    }
+
+    /// Replay epochs in flight per worker channel: about `channel_batches` batches' worth of
+    /// frames per worker, and at least two.
+    pub fn channel_epochs(&self, workers: usize) -> usize {
+        let workers = workers.max(1);
+        (self.channel_batches * workers).div_ceil(workers.max(UNIT_BATCHES)).max(2)
+    }
+}
+
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig { max_flows: 16_384, max_buffered_bytes: 16 << 20, idle_timeout_secs: 30 }

@@ -41,7 +41,7 @@ impl FrameSource for XskSource {
         let ts_ns = crate::pipeline::now_ns();
         let seq = &mut self.seq;
         self.socket.poll(timeout, |frame| {
-            f(FrameInfo { link: Some(LinkType::Ethernet), ts_ns, seq: *seq }, frame);
+            f(FrameInfo { link: Some(LinkType::Ethernet), ts_ns, seq: *seq, unit: 0 }, frame);
             *seq += 1;
         })?;
         Ok(Polled::Frames)

@@ -29,9 +29,9 @@ use crate::metrics::{DropStage, Telemetry};
 use crate::output::alarm::Alarm;
 use crate::output::netflow::exporter::ExportQueue;
 use crate::output::netflow::record::ExportRecord;
-use crate::record::{flag, Batch, Record};
+use crate::record::{flag, Batch};
 use crate::reload::{Follower, ReloadHandle};
-use crate::reputation::Hit;
+use crate::state::partial::Combiner;
 use crate::worker::{Decoder, WorkerStats};
 
 pub use crate::replay::{replay, ReplayOptions};
@@ -161,8 +161,38 @@ fn hand_over(tx: &Sender<ShardMsg>, mut msg: ShardMsg, stop: &AtomicBool) -> u64
     }
 }
 
+/// Emptied batches on their way back from the shards to the workers: a batch's buffers (a few MiB
+/// for a replay epoch) are reused instead of allocated, faulted in and unmapped per batch.
+#[derive(Clone)]
+struct Pool {
+    give: Sender<Batch>,
+    take: Receiver<Batch>,
+}
+
+impl Pool {
+    fn new(cap: usize) -> Self {
+        let (give, take) = bounded(cap.max(1));
+        Pool { give, take }
+    }
+
+    fn take(&self) -> Batch {
+        self.take.try_recv().unwrap_or_default()
+    }
+
+    /// Returns batches once applied (dropped when the pool is full).
+    fn give(&self, batches: impl IntoIterator<Item = Batch>) {
+        for mut b in batches {
+            b.clear();
+            if self.give.try_send(b).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 struct Worker<'a> {
     index: usize,
+    pool: Pool,
     cfg: &'a Config,
     reload: Follower,
     source: Box<dyn FrameSource + 'a>,
@@ -175,7 +205,7 @@ struct Worker<'a> {
 /// Decodes what the source delivers until it closes or `stop` is set. Returns its counters, the
 /// records it could not hand over, and the source (so the caller decides when it is closed).
 fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
-    let Worker { index, cfg, mut reload, mut source, shards, telemetry, stop, core } = w;
+    let Worker { index, pool, cfg, mut reload, mut source, shards, telemetry, stop, core } = w;
     if let Some(c) = core {
         crate::capture::cpu::pin(c);
     }
@@ -183,6 +213,8 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
     dec.set_reputation(reload.current().reputation.clone());
     let n = shards.len();
     let mut outs: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+    // Each shard's records, folded per domain and pair as they are batched.
+    let mut combiners: Vec<Combiner> = (0..n).map(|_| Combiner::new(cfg.state.sketch_k)).collect();
     let mut drops = 0u64;
     let mut published = Instant::now();
     // (shard, index in its batch) of the records whose reputation lookup is pending.
@@ -206,16 +238,22 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
                 if r.flags & flag::REPUTATION_PENDING != 0 {
                     pending.push((s, outs[s].len()));
                 }
-                outs[s].push(r, name);
+                let r = outs[s].push(r, name);
+                if !r.is_non_dns() {
+                    combiners[s].add(r, r.name_at, info.unit);
+                }
             });
             for (r, name) in cname_hits {
                 let s = (r.domain_hash % n as u64) as usize;
                 if r.flags & flag::REPUTATION_PENDING != 0 {
                     pending.push((s, outs[s].len()));
                 }
-                match dec.hit(&r) {
+                let r = match dec.hit(&r) {
                     Some(hit) => outs[s].push_hit(r, &name, hit),
                     None => outs[s].push(r, &name),
+                };
+                if !r.is_non_dns() {
+                    combiners[s].add(r, r.name_at, info.unit);
                 }
             }
         });
@@ -240,12 +278,13 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
                 (None, false)
             }
         };
-        for (tx, out) in shards.iter().zip(outs.iter_mut()) {
+        for ((tx, out), combiner) in shards.iter().zip(outs.iter_mut()).zip(combiners.iter_mut()) {
+            combiner.finish_into(&mut out.partials);
             // An epoch goes to every shard, empty or not; otherwise only what there is.
             if out.is_empty() && epoch.is_none() {
                 continue;
             }
-            let batch = std::mem::replace(out, Batch::with_capacity(out.len()));
+            let batch = std::mem::replace(out, pool.take());
             let lost = hand_over(tx, ShardMsg { epoch, batch }, &stop);
             if lost > 0 {
                 drops += lost;
@@ -272,31 +311,9 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
     (dec.stats, drops, source)
 }
 
-/// Calls `f` for the records of `parts` in capture order. Each part (one worker's) is in capture
-/// order already, and a frame's records are all in one part: a k-way merge, no sort.
-fn merge_in_order(parts: &[Batch], mut f: impl FnMut(&Record, &[u8], Option<&Hit>)) {
-    if let [only] = parts {
-        return only.records.iter().for_each(|r| f(r, only.name(r), only.hit(r)));
-    }
-    let mut at = vec![0usize; parts.len()];
-    loop {
-        let mut best: Option<(usize, u64)> = None;
-        for (i, p) in parts.iter().enumerate() {
-            if let Some(r) = p.records.get(at[i]) {
-                if best.is_none_or(|(_, seq)| r.seq < seq) {
-                    best = Some((i, r.seq));
-                }
-            }
-        }
-        let Some((i, _)) = best else { return };
-        let r = &parts[i].records[at[i]];
-        f(r, parts[i].name(r), parts[i].hit(r));
-        at[i] += 1;
-    }
-}
-
 struct ShardThread<'a> {
     index: usize,
+    pool: Pool,
     cfg: &'a Config,
     shard_count: usize,
     workers: usize,
@@ -312,6 +329,7 @@ struct ShardThread<'a> {
 fn run_shard(s: ShardThread<'_>) -> ShardStats {
     let ShardThread {
         index,
+        pool,
         cfg,
         shard_count,
         workers,
@@ -339,7 +357,8 @@ fn run_shard(s: ShardThread<'_>) -> ShardStats {
         }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(ShardMsg { epoch: None, batch }) => {
-                batch.records.iter().for_each(|r| shard.process(r, batch.name(r), batch.hit(r), &mut sink))
+                shard.apply(std::slice::from_ref(&batch), &mut sink);
+                pool.give([batch]);
             }
             Ok(ShardMsg { epoch: Some(epoch), batch }) => {
                 let e = pending.entry(epoch).or_insert_with(|| (0, Vec::new()));
@@ -349,7 +368,8 @@ fn run_shard(s: ShardThread<'_>) -> ShardStats {
                 }
                 while pending.get(&next).is_some_and(|(parts, _)| *parts == workers) {
                     if let Some((_, parts)) = pending.remove(&next) {
-                        merge_in_order(&parts, |r, name, hit| shard.process(r, name, hit, &mut sink));
+                        shard.apply(&parts, &mut sink);
+                        pool.give(parts);
                     }
                     next += 1;
                 }
@@ -368,7 +388,7 @@ fn run_shard(s: ShardThread<'_>) -> ShardStats {
     }
     // Channels closed: what is left is complete or from a failed worker; apply in order.
     for (_, (_, parts)) in std::mem::take(&mut pending) {
-        merge_in_order(&parts, |r, name, hit| shard.process(r, name, hit, &mut sink));
+        shard.apply(&parts, &mut sink);
     }
     shard.finish(&mut sink);
     let snap = shard.snapshot();
@@ -395,6 +415,9 @@ pub fn run<'a>(
     let shard_count = cfg.shards().max(1);
     let reload = stages.reload.clone().unwrap_or_else(|| ReloadHandle::new(cfg));
     let (alarm_tx, alarm_rx) = bounded::<Alarm>(4096);
+    // A spare batch per (worker, shard): a worker fills one per shard while the shards apply
+    // theirs (the memory budget counts them).
+    let pool = Pool::new(workers * shard_count);
     let mut report = Report { worker_count: workers, shard_count, ..Default::default() };
     thread::scope(|s| {
         let mut on_alarm = on_alarm;
@@ -410,6 +433,7 @@ pub fn run<'a>(
             shard_txs.push(tx);
             let t = ShardThread {
                 index,
+                pool: pool.clone(),
                 cfg,
                 shard_count,
                 workers,
@@ -428,6 +452,7 @@ pub fn run<'a>(
         for (index, source) in sources.into_iter().enumerate() {
             let w = Worker {
                 index,
+                pool: pool.clone(),
                 cfg,
                 reload: reload.follower(),
                 source,

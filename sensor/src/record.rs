@@ -218,6 +218,9 @@ pub struct Batch {
     pub records: Vec<Record>,
     names: Vec<u8>,
     hits: Vec<crate::reputation::Hit>,
+    /// The records' partial aggregates per domain (see `state::partial`); their names point into
+    /// this batch's name buffer.
+    pub partials: crate::state::partial::Partials,
 }
 
 impl Batch {
@@ -226,14 +229,15 @@ impl Batch {
             records: Vec::with_capacity(records),
             names: Vec::with_capacity(records * 32),
             hits: Vec::new(),
+            partials: Default::default(),
         }
     }
 
-    /// Adds a record with its name and its reputation hit.
-    pub fn push_hit(&mut self, mut r: Record, name: &[u8], hit: crate::reputation::Hit) {
+    /// Adds a record with its name and its reputation hit; returns the record as stored.
+    pub fn push_hit(&mut self, mut r: Record, name: &[u8], hit: crate::reputation::Hit) -> &Record {
         self.hits.push(hit);
         r.hit = self.hits.len() as u32;
-        self.push_record(r, name);
+        self.push_record(r, name)
     }
 
     /// Sets the reputation hit of the record at `index` (replacing a CNAME target's: the query
@@ -260,18 +264,32 @@ impl Batch {
     }
 
     /// Adds a record with its name (at most 255 bytes are kept, from the right; a legal name has
-    /// at most 253) and no reputation hit.
-    pub fn push(&mut self, mut r: Record, name: &[u8]) {
+    /// at most 253) and no reputation hit; returns the record as stored (with `name_at` set).
+    pub fn push(&mut self, mut r: Record, name: &[u8]) -> &Record {
         r.hit = 0;
-        self.push_record(r, name);
+        self.push_record(r, name)
     }
 
-    fn push_record(&mut self, mut r: Record, name: &[u8]) {
+    fn push_record(&mut self, mut r: Record, name: &[u8]) -> &Record {
         let name = &name[name.len().saturating_sub(u8::MAX as usize)..];
         r.name_at = self.names.len() as u32;
         r.name_len = name.len() as u8;
         self.names.extend_from_slice(name);
         self.records.push(r);
+        &self.records[self.records.len() - 1]
+    }
+
+    /// Empties the batch, keeping its memory (batches go back to the workers for reuse).
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.names.clear();
+        self.hits.clear();
+        self.partials.clear();
+    }
+
+    /// The name buffer the records' and partials' names point into.
+    pub fn name_buffer(&self) -> &[u8] {
+        &self.names
     }
 
     /// The name of a record of this batch (empty for a record of another batch).
@@ -290,7 +308,7 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.is_empty() && self.partials.is_empty()
     }
 
     /// Bytes of names held.

@@ -1,12 +1,17 @@
 //! Replay: a reader on the calling thread feeding capture files to the [`pipeline`]'s workers.
 //!
-//! The reader cuts the capture into epochs of `batch_frames × workers` frames and spreads each
-//! epoch's frames over the workers by a symmetric flow hash (`capture::steer`, as a NIC's RSS
-//! would: both halves of a TCP connection reach one worker). Each worker's source delivers one
-//! epoch per poll, so shards apply epochs whole and in capture order (see `pipeline`). Frames of a
-//! plain file are slices of the mapped file, never copied; gzip input is copied per batch.
+//! The reader cuts the capture into merge units of `batch_frames` × [`UNIT_BATCHES`] frames, or
+//! less where [`UNIT_SPAN_NS`] of capture time ends first, whatever the number of workers: a unit
+//! is what the shards merge and score at once (workers combine each unit's records per domain),
+//! so results do not depend on the worker count. Epochs group whole units, at least
+//! `batch_frames × workers` frames. The reader spreads each epoch's frames over the workers by a
+//! symmetric flow hash (`capture::steer`, as a NIC's RSS would: both halves of a TCP connection
+//! reach one worker). Each worker's source delivers one epoch per poll, so shards apply epochs
+//! whole and in capture order (see `pipeline`). Frames of a plain file are slices of the mapped
+//! file, never copied; gzip input is copied per batch.
 //!
 //! [`pipeline`]: crate::pipeline
+//! [`UNIT_BATCHES`]: crate::config::UNIT_BATCHES
 
 use std::collections::VecDeque;
 use std::io;
@@ -21,7 +26,7 @@ use memmap2::Mmap;
 
 use crate::capture::pcap::CaptureFile;
 use crate::capture::{Frame, FrameInfo, FrameSource, Polled};
-use crate::config::Config;
+use crate::config::{Config, UNIT_SPAN_NS};
 use crate::decode::LinkType;
 use crate::metrics::Telemetry;
 use crate::output::alarm::Alarm;
@@ -44,6 +49,7 @@ pub struct ReplayOptions {
 #[derive(Clone, Copy)]
 struct FrameMeta {
     seq: u64,
+    unit: u64,
     ts_ns: u64,
     link: Option<LinkType>,
     /// In the batch's map (else in its copied data).
@@ -69,7 +75,7 @@ impl FrameBatch {
     }
 
     /// Adds a frame: its place in the map when it is a slice of it, else a copy.
-    fn push(&mut self, seq: u64, f: &Frame<'_>) {
+    fn push(&mut self, seq: u64, unit: u64, f: &Frame<'_>) {
         let (in_map, start) = match self.map.as_deref().and_then(|m| offset_in(m, f.data)) {
             Some(at) => (true, at),
             None => {
@@ -77,7 +83,15 @@ impl FrameBatch {
                 (false, self.data.len() - f.data.len())
             }
         };
-        self.frames.push(FrameMeta { seq, ts_ns: f.ts_ns, link: f.link, in_map, start, len: f.data.len() });
+        self.frames.push(FrameMeta {
+            seq,
+            unit,
+            ts_ns: f.ts_ns,
+            link: f.link,
+            in_map,
+            start,
+            len: f.data.len(),
+        });
     }
 
     fn frame(&self, f: &FrameMeta) -> &[u8] {
@@ -106,7 +120,7 @@ impl FrameSource for EpochSource {
     fn poll(&mut self, _timeout: Duration, f: &mut dyn FnMut(FrameInfo, &[u8])) -> io::Result<Polled> {
         let Ok(batch) = self.rx.recv() else { return Ok(Polled::Closed) };
         for m in &batch.frames {
-            f(FrameInfo { link: m.link, ts_ns: m.ts_ns, seq: m.seq }, batch.frame(m));
+            f(FrameInfo { link: m.link, ts_ns: m.ts_ns, seq: m.seq, unit: m.unit }, batch.frame(m));
         }
         self.done.store(batch.epoch + 1, Ordering::Release);
         Ok(Polled::Epoch(batch.epoch))
@@ -149,8 +163,9 @@ pub fn replay(
     on_alarm: impl FnMut(Alarm) + Send,
 ) -> Report {
     let workers = cfg.workers().max(1);
-    let cap = cfg.pipeline.channel_batches;
-    let per_epoch = cfg.pipeline.batch_frames * workers;
+    let cap = cfg.pipeline.channel_epochs(workers);
+    let per_epoch = cfg.pipeline.epoch_frames(workers);
+    let per_unit = cfg.pipeline.unit_frames();
     let mut worker_txs = Vec::new();
     let mut sources: Vec<Box<dyn FrameSource>> = Vec::new();
     let done: Vec<Arc<AtomicU64>> = (0..workers).map(|_| Arc::new(AtomicU64::new(0))).collect();
@@ -179,6 +194,10 @@ pub fn replay(
         let mut epoch = 0u64;
         let mut batches = new_batches(epoch, &None);
         let mut in_epoch = 0usize;
+        // The merge unit: its number, frames so far, and the capture clock where it started.
+        let (mut unit, mut in_unit, mut unit_start) = (0u64, 0usize, 0u64);
+        // The capture clock: the latest frame time so far.
+        let mut clock = 0u64;
         let mut seq = 0u64;
         let flush = |batches: Vec<FrameBatch>| {
             for (tx, b) in worker_txs.iter().zip(batches) {
@@ -198,6 +217,10 @@ pub fn replay(
             // An epoch's frames come from one file, so a batch needs one map at most.
             let map = file.mapped().cloned();
             let mut release = map.clone().map(|map| Release { map, starts: VecDeque::new(), released: 0 });
+            if in_unit > 0 {
+                unit += 1;
+                in_unit = 0;
+            }
             if in_epoch > 0 {
                 epoch += 1;
                 in_epoch = 0;
@@ -213,32 +236,46 @@ pub fn replay(
                     let due = Duration::from_secs_f64(f.ts_ns.saturating_sub(ts0) as f64 / 1e9 / opts.speed);
                     let ahead = due.saturating_sub(wall0.elapsed());
                     if !ahead.is_zero() {
-                        // Hand over what is pending so it is analysed on time, then wait. Epoch
-                        // boundaries do not change results (see `pipeline`).
+                        // Hand over what is pending so it is analysed on time, then wait. Units
+                        // then end on the wall clock too: a paced replay merges (and so scores)
+                        // at points that may differ from run to run, like live capture.
                         if in_epoch > 0 {
                             epoch += 1;
                             flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
                             in_epoch = 0;
+                            unit += 1;
+                            in_unit = 0;
                         }
                         thread::sleep(ahead);
                     }
                 }
+                clock = clock.max(f.ts_ns);
+                // Units and epochs end only between frames the reader alone orders, so they are
+                // the same for any number of workers; an epoch holds whole units.
+                if in_unit > 0 && (in_unit >= per_unit || clock >= unit_start.saturating_add(UNIT_SPAN_NS)) {
+                    unit += 1;
+                    in_unit = 0;
+                    if in_epoch >= per_epoch {
+                        epoch += 1;
+                        flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
+                        in_epoch = 0;
+                        if let Some(r) = &mut release {
+                            r.collect(&done);
+                        }
+                    }
+                }
+                if in_unit == 0 {
+                    unit_start = clock;
+                }
                 let w = crate::capture::steer::worker_for(f.link, f.data, workers);
-                batches[w].push(seq, &f);
+                batches[w].push(seq, unit, &f);
                 if let (Some(r), Some(at)) = (&mut release, map.as_deref().and_then(|m| offset_in(m, f.data)))
                 {
                     r.frame(epoch, at);
                 }
                 seq += 1;
+                in_unit += 1;
                 in_epoch += 1;
-                if in_epoch >= per_epoch {
-                    epoch += 1;
-                    flush(std::mem::replace(&mut batches, new_batches(epoch, &map)));
-                    in_epoch = 0;
-                    if let Some(r) = &mut release {
-                        r.collect(&done);
-                    }
-                }
             });
             if let Err(e) = result {
                 tracing::error!("{e}");

@@ -998,20 +998,35 @@ fn live_and_replay_agree() {
     let m = mirror_run("drv", "rply");
     assert_eq!(m.live.dns, m.replay.dns);
     assert_eq!(m.live.dns_split, m.replay.dns_split);
-    let (live, replay) = (alarm_set(&m.live_alarms), alarm_set(&m.replay_alarms));
+    // Live capture merges (and scores) per batch as frames arrive, replay per merge unit of the
+    // capture (docs/design.md): a domain that passes low and high within one replay unit raises
+    // only the high there. What must agree is each domain's most severe alarm, its tool, and who
+    // it names.
+    let (live, replay) = (worst_alarms(&m.live_alarms), worst_alarms(&m.replay_alarms));
     assert!(!live.is_empty());
     assert_eq!(live, replay, "live and replay of the same mirrored traffic raise the same alarms");
-    assert_eq!((m.live.high, m.live.low, m.live.info), (m.replay.high, m.replay.low, m.replay.info));
-    // Same client and server for each alarm.
-    let who = |v: &[serde_json::Value]| -> BTreeSet<(String, String, String, String)> {
-        v.iter()
-            .map(|a| {
-                let s = |k: &str| a[k].as_str().unwrap_or("-").to_string();
-                (s("domain"), s("severity"), s("client"), s("server"))
-            })
-            .collect()
-    };
-    assert_eq!(who(&m.live_alarms), who(&m.replay_alarms));
+    assert_eq!(m.live.high, m.replay.high);
+    assert_eq!(m.live.info, m.replay.info);
+}
+
+/// Each domain's most severe alarm: (domain, severity, tool, client, server).
+fn worst_alarms(alarms: &[serde_json::Value]) -> BTreeSet<(String, String, String, String, String)> {
+    let rank = |s: &str| ["info", "low", "high"].iter().position(|x| *x == s);
+    let mut worst: BTreeMap<String, &serde_json::Value> = BTreeMap::new();
+    for a in alarms {
+        let (domain, sev) = (a["domain"].as_str().unwrap_or("-"), a["severity"].as_str().unwrap_or("-"));
+        let e = worst.entry(domain.to_string()).or_insert(a);
+        if rank(sev) > rank(e["severity"].as_str().unwrap_or("-")) {
+            *e = a;
+        }
+    }
+    worst
+        .into_iter()
+        .map(|(domain, a)| {
+            let s = |k: &str| a[k].as_str().unwrap_or("-").to_string();
+            (domain, s("severity"), s("tool"), s("client"), s("server"))
+        })
+        .collect()
 }
 
 // ---- 2 + 3: a sensor host with its own traffic -------------------------------------------------

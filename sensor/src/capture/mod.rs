@@ -37,6 +37,9 @@ pub struct FrameInfo {
     /// Position in capture order (replay: frame index; live: per queue, queue index in the top
     /// bits): ties in the shards are broken by it.
     pub seq: u64,
+    /// Replay's merge unit (see `replay`): the worker combines records per (unit, domain). Live
+    /// capture leaves it 0; a batch is its unit.
+    pub unit: u64,
 }
 
 /// What one poll of a [`FrameSource`] delivered.

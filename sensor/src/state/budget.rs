@@ -59,6 +59,13 @@ impl MemoryBudget {
         size_of::<Record>() + 2 * 64 + TABLE_OVERHEAD + (NAME + ALLOC)
     }
 
+    /// The partial aggregates of a message that is alone with its domain and its pair in a batch:
+    /// a domain and a pair partial, a name and a client sketch item, a sample, a query time.
+    pub fn partial_entry() -> usize {
+        use crate::state::partial::{DomainPartial, PairPartial, Sample};
+        size_of::<DomainPartial>() + size_of::<PairPartial>() + 2 * 8 + size_of::<Sample>() + 8
+    }
+
     /// For `cfg` run with `workers` capture workers and `shards` shards. Computed in u128 and
     /// saturated, so absurd caps give `u64::MAX`, not a wrapped number.
     pub fn of(cfg: &Config, workers: usize, shards: usize) -> Self {
@@ -67,12 +74,17 @@ impl MemoryBudget {
         let (workers, shards) = (w(workers.max(1)), w(shards.max(1)));
         let (s, t, p) = (&cfg.state, &cfg.tcp, &cfg.pipeline);
         let tcp_flow = w(64 + TABLE_OVERHEAD);
-        // Replay: per worker `channel_batches` frame batches; per shard `channel_batches * workers`
-        // record batches of up to `batch_frames` records.
-        let frames = workers * w(p.channel_batches) * w(p.batch_frames) * w(FRAME + 64);
-        // A record and, at worst, a whole name in its batch.
-        let records =
-            shards * w(p.channel_batches) * workers * w(p.batch_frames) * w(size_of::<Record>() + NAME);
+        // Replay: per worker channel `channel_epochs` epochs, shared by the workers; per shard
+        // channel as many epochs of records (live holds less: `channel_batches` batches of one
+        // ring poll).
+        let (epochs, epoch) =
+            (w(p.channel_epochs(workers as usize)), w(p.epoch_frames_max(workers as usize)));
+        let frames = epochs * epoch * w(FRAME + 64);
+        // A record, at worst a whole name, and at worst a domain and a pair of its own in the
+        // batch's partial aggregates.
+        // One more epoch per shard: the emptied batches kept for reuse, a spare per (worker,
+        // shard), keep their memory.
+        let records = shards * (epochs + 1) * epoch * w(size_of::<Record>() + NAME + Self::partial_entry());
         MemoryBudget {
             domains: sat(w(s.max_domains) * w(Self::domain_entry(s.sketch_k))),
             pairs: sat(w(s.max_client_domains) * w(Self::pair_entry())),

@@ -5,10 +5,12 @@ use super::window::Window;
 use crate::detect::allowlist::Family;
 use crate::detect::fingerprint::Tool;
 use crate::flow::IpAddr16;
-use crate::record::Record;
+use crate::state::partial::{add_tool, Counts, DomainPartial, PairPartial, Partials, ToolCount};
 
 /// Sample names kept per domain for alarms.
 pub const SAMPLES: usize = 3;
+/// Distinct clients are counted in a KMV sketch of this many entries.
+pub const CLIENT_SKETCH: usize = 16;
 
 /// Misra–Gries heavy hitters over clients: finds the busiest querier in 4 slots.
 #[derive(Debug, Clone, Default)]
@@ -18,13 +20,31 @@ pub struct TopClients {
 
 impl TopClients {
     pub fn add(&mut self, ip: IpAddr16) {
+        self.add_n(ip, 1);
+    }
+
+    /// Adds `n` queries of `ip` at once (weighted Misra–Gries: the same as `n` single adds when
+    /// `ip` holds a slot or one is free; otherwise every slot pays the smaller of `n` and the
+    /// smallest count, and what is left of `n` takes a slot that reached zero).
+    pub fn add_n(&mut self, ip: IpAddr16, n: u32) {
+        if n == 0 {
+            return;
+        }
         if let Some(s) = self.slots.iter_mut().find(|s| s.1 > 0 && s.0 == ip) {
-            s.1 += 1;
-        } else if let Some(s) = self.slots.iter_mut().find(|s| s.1 == 0) {
-            *s = (ip, 1);
-        } else {
-            for s in &mut self.slots {
-                s.1 -= 1;
+            s.1 += n;
+            return;
+        }
+        if let Some(s) = self.slots.iter_mut().find(|s| s.1 == 0) {
+            *s = (ip, n);
+            return;
+        }
+        let paid = self.slots.iter().map(|s| s.1).min().unwrap_or(0).min(n);
+        for s in &mut self.slots {
+            s.1 -= paid;
+        }
+        if n > paid {
+            if let Some(s) = self.slots.iter_mut().find(|s| s.1 == 0) {
+                *s = (ip, n - paid);
             }
         }
     }
@@ -43,6 +63,34 @@ struct ToolSession {
     confirmed: bool,
 }
 
+/// A sample query name of the current short window, with its capture position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleName {
+    pub seq: u64,
+    pub name_hash: u64,
+    pub name: Box<str>,
+}
+
+/// One domain's part of one merge: a worker's partial, the batch it came in (for its sketch
+/// items and samples) and that batch's name buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    pub partials: &'a Partials,
+    pub names: &'a [u8],
+    pub domain: &'a DomainPartial,
+}
+
+impl Part<'_> {
+    /// The registered domain's name.
+    pub fn domain_name(&self) -> &[u8] {
+        let at = self.domain.name_at as usize;
+        self.names.get(at..at + self.domain.name_len as usize).unwrap_or_default()
+    }
+}
+
+/// A sample name being chosen: (position, name hash, name, cut on the left).
+type Candidate<'a> = (u64, u64, &'a [u8], bool);
+
 /// What dnsentry knows of one registered domain.
 #[derive(Debug, Clone)]
 pub struct DomainState {
@@ -56,8 +104,8 @@ pub struct DomainState {
     pub top_clients: TopClients,
     pub last_server: IpAddr16,
     pub last_client: IpAddr16,
-    /// Sample names of the current short window.
-    pub samples: Vec<Box<str>>,
+    /// Sample names of the current short window: its first distinct names.
+    pub samples: Vec<SampleName>,
     /// The tool a fingerprint attributed (sticky once seen).
     pub tool: Option<Tool>,
     family: Option<Family>,
@@ -84,7 +132,7 @@ impl DomainState {
             last_seen_ns: now,
             short,
             long,
-            clients: Kmv::new(16),
+            clients: Kmv::new(CLIENT_SKETCH),
             top_clients: TopClients::default(),
             last_server: IpAddr16::default(),
             last_client: IpAddr16::default(),
@@ -99,9 +147,28 @@ impl DomainState {
         }
     }
 
-    /// Rolls the windows and adds a record with its query name.
-    pub fn update(&mut self, r: &Record, name: &[u8], short_ns: u64, long_ns: u64) {
-        let now = r.ts_ns.max(self.last_seen_ns);
+    /// Merges one domain's parts of one merge (every worker's part of a replay epoch, or one
+    /// batch live): rolls the windows at the parts' latest time, then adds them. The result does
+    /// not depend on how the messages were split into parts. `tools` is scratch space.
+    pub fn merge(&mut self, parts: &[Part<'_>], tools: &mut Vec<ToolCount>, short_ns: u64, long_ns: u64) {
+        let mut counts = Counts::default();
+        let (mut max_ts, mut last_query, mut family) = (0u64, None, None);
+        tools.clear();
+        for p in parts {
+            let d = p.domain;
+            counts.add(&d.counts);
+            max_ts = max_ts.max(d.max_ts);
+            if d.last_query.is_some_and(|(s, _, _)| last_query.is_none_or(|(l, _, _)| s > l)) {
+                last_query = d.last_query;
+            }
+            if d.family.is_some_and(|(s, _)| family.is_none_or(|(l, _)| s > l)) {
+                family = d.family;
+            }
+            for t in d.tools.get(&p.partials.tools) {
+                add_tool(tools, *t);
+            }
+        }
+        let now = max_ts.max(self.last_seen_ns);
         self.last_seen_ns = now;
         if self.short.roll(now, short_ns) {
             self.clients.clear();
@@ -109,51 +176,119 @@ impl DomainState {
             self.top_clients = TopClients::default();
         }
         self.long.roll(now, long_ns);
-        // A hit counts when the tool's session detail is confirmed by two different names (always,
-        // for tools without one): chance matches of dnscat2's hex framing in hash-named lookups
-        // do not repeat a session.
-        let mut tool_hit = false;
-        if let Some(t) = Tool::from_u8(r.tool) {
-            tool_hit = r.tool_session == 0;
-            match &mut self.tool_session {
-                Some(s) if s.tool == t && s.session == r.tool_session => {
-                    s.confirmed |= s.name_hash != r.name_hash;
-                    tool_hit |= s.confirmed;
-                }
-                other => {
-                    *other = Some(ToolSession {
-                        tool: t,
-                        session: r.tool_session,
-                        name_hash: r.name_hash,
-                        confirmed: false,
-                    })
-                }
-            }
-            if tool_hit {
-                self.tool = Some(t);
-            }
-        }
-        if let Some(f) = Family::from_u8(r.family) {
+        tools.sort_unstable_by_key(|t| t.key());
+        let tool_hits = self.tool_hits(tools);
+        if let Some(f) = family.and_then(|(_, f)| Family::from_u8(f)) {
             self.family = Some(f);
         }
-        let new_name = self.short.add(r, tool_hit);
-        self.long.add(r, tool_hit);
-        if !r.is_response() {
-            self.clients.insert(crate::hash::hash_bytes(&r.client.bytes), 0);
-            self.top_clients.add(r.client);
-            self.last_client = r.client;
-            self.last_server = r.server;
-            if new_name && self.samples.len() < SAMPLES {
-                let name = String::from_utf8_lossy(name);
-                // A name longer than the record keeps is marked as cut on the left.
-                let sample = if r.flags & crate::record::flag::NAME_TRUNCATED != 0 {
-                    format!("…{name}")
-                } else {
-                    name.into()
-                };
-                self.samples.push(sample.into());
+        self.short.add_counts(&counts, tool_hits);
+        self.long.add_counts(&counts, tool_hits);
+        for p in parts {
+            for &item in p.domain.names.get(&p.partials.names) {
+                self.short.names.insert_item(item);
+                self.long.names.insert_item(item);
+            }
+            for &item in p.domain.clients.get(&p.partials.clients) {
+                self.clients.insert_item(item);
             }
         }
+        if let Some((_, client, server)) = last_query {
+            self.last_client = client;
+            self.last_server = server;
+        }
+        self.add_samples(parts);
+    }
+
+    /// Fingerprint hits of a merge's tool sessions (in key order). A session's messages count
+    /// once its detail is confirmed by two different names (always, for tools without one):
+    /// chance matches of dnscat2's hex framing in hash-named lookups do not repeat a session.
+    fn tool_hits(&mut self, tools: &[ToolCount]) -> u32 {
+        let mut hits = 0u32;
+        for t in tools {
+            let Some(tool) = Tool::from_u8(t.tool) else { continue };
+            let confirmed = if t.session == 0 {
+                true
+            } else {
+                match &mut self.tool_session {
+                    Some(s) if s.tool == tool && s.session == t.session => {
+                        s.confirmed |= t.names_differ || s.name_hash != t.first_name;
+                        s.confirmed
+                    }
+                    other => {
+                        *other = Some(ToolSession {
+                            tool,
+                            session: t.session,
+                            name_hash: t.first_name,
+                            confirmed: t.names_differ,
+                        });
+                        t.names_differ
+                    }
+                }
+            };
+            if confirmed {
+                hits += t.count;
+                self.tool = Some(tool);
+            }
+        }
+        hits
+    }
+
+    /// Keeps the window's first distinct query names (by capture position) as samples.
+    fn add_samples(&mut self, parts: &[Part<'_>]) {
+        if self.samples.len() >= SAMPLES {
+            return;
+        }
+        // The merge's first SAMPLES distinct names, by (position, name hash), without allocating.
+        let mut best: [Option<Candidate<'_>>; SAMPLES] = [None; SAMPLES];
+        for p in parts {
+            for s in p.domain.samples.get(&p.partials.samples) {
+                let at = s.name_at as usize;
+                let name = p.names.get(at..at + s.name_len as usize).unwrap_or_default();
+                let c = (s.seq, s.name_hash, name, s.truncated);
+                let key = |c: &Candidate<'_>| (c.0, c.1);
+                if let Some(kept) = best.iter_mut().flatten().find(|k| k.1 == c.1) {
+                    if key(&c) < key(kept) {
+                        *kept = c;
+                    }
+                } else if let Some(slot) = best.iter_mut().find(|b| b.is_none()) {
+                    *slot = Some(c);
+                } else if let Some(worst) =
+                    best.iter_mut().flatten().max_by_key(|k| key(k)).filter(|k| key(&c) < key(k))
+                {
+                    *worst = c;
+                }
+            }
+        }
+        best.sort_unstable_by_key(|b| b.map_or((u64::MAX, u64::MAX), |b| (b.0, b.1)));
+        for (seq, name_hash, name, truncated) in best.into_iter().flatten() {
+            if self.samples.len() >= SAMPLES {
+                break;
+            }
+            if self.samples.iter().any(|s| s.name_hash == name_hash) {
+                continue;
+            }
+            let name = String::from_utf8_lossy(name);
+            // A name longer than the record keeps is marked as cut on the left.
+            let name = if truncated { format!("…{name}").into() } else { name.into() };
+            self.samples.push(SampleName { seq, name_hash, name });
+        }
+    }
+
+    /// Adds one message alone (a merge of one): for tests.
+    #[cfg(test)]
+    pub fn update(&mut self, r: &crate::record::Record, name: &[u8], short_ns: u64, long_ns: u64) {
+        let mut batch = crate::record::Batch::default();
+        let mut combiner = crate::state::partial::Combiner::new(self.short.names.k());
+        let stored = batch.push(*r, name);
+        combiner.add(stored, stored.name_at, 0);
+        batch.partials = combiner.finish();
+        let parts: Vec<Part<'_>> = batch
+            .partials
+            .domains
+            .iter()
+            .map(|d| Part { partials: &batch.partials, names: batch.name_buffer(), domain: d })
+            .collect();
+        self.merge(&parts, &mut Vec::new(), short_ns, long_ns);
     }
 
     /// The domain's benign family, when most of its messages in the window belong to one.
@@ -168,7 +303,7 @@ impl DomainState {
             + self.short.names.heap_bytes()
             + self.long.names.heap_bytes()
             + self.clients.heap_bytes()
-            + self.samples.iter().map(|s| s.len() + 16).sum::<usize>()
+            + self.samples.iter().map(|s| s.name.len() + 32).sum::<usize>()
     }
 }
 
@@ -188,19 +323,32 @@ pub struct ClientDomain {
 }
 
 impl ClientDomain {
-    pub fn update(&mut self, r: &Record) {
-        if r.is_response() {
-            self.bytes_down += r.msg_len as u64;
+    /// Adds one merge's messages of this pair; `times` are its query times, sorted (empty when
+    /// the merge had more than `PAIR_TIMES` of them: a burst, whose inner gaps do not count).
+    pub fn merge(&mut self, p: &PairPartial, times: &[u64]) {
+        self.bytes_up += p.bytes_up;
+        self.bytes_down += p.bytes_down;
+        self.machine_names += p.machine_names;
+        if p.queries == 0 {
             return;
         }
-        self.bytes_up += r.msg_len as u64;
-        let machine = matches!(
-            r.lex.charset,
-            crate::record::Charset::Hex | crate::record::Charset::Base32 | crate::record::Charset::Base36
-        ) && r.lex.longest_label >= 6;
-        self.machine_names += u32::from(machine);
-        if self.queries > 0 && r.ts_ns > self.last_ns {
-            let gap = (r.ts_ns - self.last_ns) as f64 / 1e9;
+        if p.burst {
+            self.gap_to(p.min_ts);
+            self.queries += p.queries;
+            self.last_ns = self.last_ns.max(p.max_ts);
+            return;
+        }
+        for &ts in times {
+            self.gap_to(ts);
+            self.queries += 1;
+            self.last_ns = self.last_ns.max(ts);
+        }
+    }
+
+    /// Counts the interval from the last query to one at `ts`.
+    fn gap_to(&mut self, ts: u64) {
+        if self.queries > 0 && ts > self.last_ns {
+            let gap = (ts - self.last_ns) as f64 / 1e9;
             // Retries and mirrored copies within 50 ms are not beacon intervals.
             if gap >= 0.05 {
                 self.gaps += 1;
@@ -209,8 +357,6 @@ impl ClientDomain {
                 self.m2 += d * (gap - self.mean);
             }
         }
-        self.queries += 1;
-        self.last_ns = self.last_ns.max(r.ts_ns);
     }
 
     /// Share of queries with machine-made names.

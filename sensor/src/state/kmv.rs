@@ -43,6 +43,22 @@ impl Kmv {
         }
     }
 
+    /// Adds an item as [`Kmv::items`] gives it (hash with its weight in the low byte): merging
+    /// another sketch's items gives the sketch of the union.
+    pub fn insert_item(&mut self, item: u64) -> bool {
+        self.insert(item, (item & 0xFF) as u8)
+    }
+
+    /// The kept items, ascending: each a hash with its weight in the low byte.
+    pub fn items(&self) -> &[u64] {
+        &self.items
+    }
+
+    /// The most items kept.
+    pub fn k(&self) -> usize {
+        self.k as usize
+    }
+
     /// True while the sketch holds every distinct item seen (counts are exact).
     pub fn is_exact(&self) -> bool {
         self.items.len() < self.k as usize

@@ -48,6 +48,10 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         self.map.peek(key)
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
         self.map.iter_mut()
     }

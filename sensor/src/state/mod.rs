@@ -4,5 +4,6 @@ pub mod budget;
 pub mod domain;
 pub mod kmv;
 pub mod lru;
+pub mod partial;
 pub mod transactions;
 pub mod window;

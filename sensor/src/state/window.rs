@@ -1,8 +1,7 @@
 //! Tumbling-window counters of one registered domain.
 
 use super::kmv::Kmv;
-use crate::dns::view::{RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA, TYPE_KEY, TYPE_NULL, TYPE_PRIVATE};
-use crate::record::Record;
+use super::partial::Counts;
 
 /// Query names at least this long count as long names.
 pub const LONG_NAME: u8 = 52;
@@ -64,38 +63,19 @@ impl Window {
         }
     }
 
-    /// Adds a record; `tool_hit` says whether it counts as a fingerprint hit. Returns true if its
-    /// name was new in this window.
-    pub fn add(&mut self, r: &Record, tool_hit: bool) -> bool {
-        self.tool_hits += u32::from(tool_hit);
-        if r.family != 0 {
-            self.family_hits += 1;
-        }
-        if r.is_response() {
-            self.responses += 1;
-            if r.rcode == RCODE_NXDOMAIN {
-                self.nxdomain += 1;
-            }
-            self.answer_payload += r.answer_payload as u64;
-            return false;
-        }
-        self.queries += 1;
-        if !matches!(r.qtype, TYPE_A | TYPE_AAAA) {
-            self.non_address += 1;
-        }
-        if matches!(r.qtype, TYPE_NULL | TYPE_PRIVATE | TYPE_KEY) {
-            self.rare_qtype += 1;
-        }
-        if r.lex.qname_len >= LONG_NAME {
-            self.long_names += 1;
-        }
-        if r.lex.charset.is_encoding() && r.lex.longest_label >= ENCODED_LABEL {
-            self.encoded += 1;
-        }
-        if is_high_entropy(r.lex.entropy, r.lex.sub_len) {
-            self.high_entropy += 1;
-        }
-        self.names.insert(r.name_hash, r.lex.sub_len)
+    /// Adds a merge's counters and fingerprint hits (its names go into [`Window::names`]).
+    pub fn add_counts(&mut self, c: &Counts, tool_hits: u32) {
+        self.tool_hits += tool_hits;
+        self.family_hits += c.family_hits;
+        self.responses += c.responses;
+        self.nxdomain += c.nxdomain;
+        self.answer_payload += c.answer_payload;
+        self.queries += c.queries;
+        self.non_address += c.non_address;
+        self.rare_qtype += c.rare_qtype;
+        self.long_names += c.long_names;
+        self.encoded += c.encoded;
+        self.high_entropy += c.high_entropy;
     }
 
     pub fn unique_names(&self) -> f64 {
