@@ -360,6 +360,7 @@ pub fn extract(
         name_at: 0,
         hit: hit.map_or(0, |i| i + 1),
         reputation: hit.and_then(|i| ctx.reputation.entry(i)).map_or(0, |(_, list)| list.category as u8),
+        unit: 0,
     };
     Ok((rec, lower.len()))
 }

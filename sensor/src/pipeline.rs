@@ -229,6 +229,7 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
         let polled = source.poll(POLL_WAIT, &mut |info, frame| {
             frames += 1;
             let mut cname_hits = Vec::new();
+            let unit = info.unit;
             dec.frame(info.link, frame, info.ts_ns, info.seq, &mut |r, name| {
                 let s = (r.domain_hash % n as u64) as usize;
                 if r.hit != 0 {
@@ -238,9 +239,11 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
                 if r.flags & flag::REPUTATION_PENDING != 0 {
                     pending.push((s, outs[s].len()));
                 }
-                let r = outs[s].push(r, name);
+                let mut r = r;
+                r.unit = info.unit as u32;
+                outs[s].push(r, name);
                 if !r.is_non_dns() {
-                    combiners[s].add(r, r.name_at, info.unit);
+                    combiners[s].add(&outs[s].records, outs[s].len() - 1);
                 }
             });
             for (r, name) in cname_hits {
@@ -248,12 +251,14 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
                 if r.flags & flag::REPUTATION_PENDING != 0 {
                     pending.push((s, outs[s].len()));
                 }
-                let r = match dec.hit(&r) {
+                let mut r = r;
+                r.unit = unit as u32;
+                match dec.hit(&r) {
                     Some(hit) => outs[s].push_hit(r, &name, hit),
                     None => outs[s].push(r, &name),
                 };
                 if !r.is_non_dns() {
-                    combiners[s].add(r, r.name_at, info.unit);
+                    combiners[s].add(&outs[s].records, outs[s].len() - 1);
                 }
             }
         });
@@ -279,7 +284,7 @@ fn run_worker(w: Worker<'_>) -> (WorkerStats, u64, Box<dyn FrameSource + '_>) {
             }
         };
         for ((tx, out), combiner) in shards.iter().zip(outs.iter_mut()).zip(combiners.iter_mut()) {
-            combiner.finish_into(&mut out.partials);
+            combiner.finish_into(&mut out.partials, &mut out.records);
             // An epoch goes to every shard, empty or not; otherwise only what there is.
             if out.is_empty() && epoch.is_none() {
                 continue;

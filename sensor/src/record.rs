@@ -30,6 +30,9 @@ pub mod flag {
     /// The query name still has to be looked up in the reputation lists (by the worker, once its
     /// batch is decoded: `reputation::CleanAnchors`).
     pub const REPUTATION_PENDING: u16 = 1 << 7;
+    /// The message is alone with its domain in its batch's merge unit: it has no partial
+    /// aggregate, the shard merges it from the record (`state::partial::Single`).
+    pub const ALONE: u16 = 1 << 8;
 }
 
 /// Character class of the longest subdomain label: the encodings tunnels use.
@@ -142,6 +145,9 @@ pub struct Record {
     pub hit: u32,
     /// Category code of the listed domain the message names (`reputation::Category`), 0 for none.
     pub reputation: u8,
+    /// Replay's merge unit (`capture::FrameInfo::unit`, its low 32 bits: units in flight at once
+    /// are few and consecutive); 0 live.
+    pub unit: u32,
 }
 
 // What crosses a channel per message: keep it at two cache lines (docs/design.md).
@@ -194,6 +200,7 @@ impl Record {
             name_at: 0,
             hit: 0,
             reputation: 0,
+            unit: 0,
         }
     }
 

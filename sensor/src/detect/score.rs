@@ -174,6 +174,7 @@ mod tests {
             name_at: 0,
             hit: 0,
             reputation: 0,
+            unit: 0,
         }
     }
 

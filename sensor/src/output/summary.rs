@@ -63,6 +63,15 @@ pub fn render(r: &ReplayReport, alarm_write_failures: u64) -> String {
         "  state:            {} domains, {} client-domain pairs ({} / {} evicted)",
         sh.domains, sh.pairs, sh.domains_evicted, sh.pairs_evicted
     );
+    if sh.merges > 0 {
+        // Combining before the shard: how many messages one merge folded, on average.
+        let _ = writeln!(
+            s,
+            "  shard merges:     {} domain merges, {:.1} messages each",
+            sh.merges,
+            sh.records as f64 / sh.merges as f64
+        );
+    }
     let alarms: Vec<String> =
         Severity::ALL.iter().rev().map(|v| format!("{} {}", v.code(), sh.alarms[*v as usize])).collect();
     let _ = writeln!(s, "  alarms:           {}", alarms.join(", "));

@@ -5,7 +5,7 @@ use super::window::Window;
 use crate::detect::allowlist::Family;
 use crate::detect::fingerprint::Tool;
 use crate::flow::IpAddr16;
-use crate::state::partial::{add_tool, Counts, DomainPartial, PairPartial, Partials, ToolCount};
+use crate::state::partial::{add_tool, Counts, PairPartial, Part, ToolCount};
 
 /// Sample names kept per domain for alarms.
 pub const SAMPLES: usize = 3;
@@ -69,23 +69,6 @@ pub struct SampleName {
     pub seq: u64,
     pub name_hash: u64,
     pub name: Box<str>,
-}
-
-/// One domain's part of one merge: a worker's partial, the batch it came in (for its sketch
-/// items and samples) and that batch's name buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct Part<'a> {
-    pub partials: &'a Partials,
-    pub names: &'a [u8],
-    pub domain: &'a DomainPartial,
-}
-
-impl Part<'_> {
-    /// The registered domain's name.
-    pub fn domain_name(&self) -> &[u8] {
-        let at = self.domain.name_at as usize;
-        self.names.get(at..at + self.domain.name_len as usize).unwrap_or_default()
-    }
 }
 
 /// A sample name being chosen: (position, name hash, name, cut on the left).
@@ -164,7 +147,7 @@ impl DomainState {
             if d.family.is_some_and(|(s, _)| family.is_none_or(|(l, _)| s > l)) {
                 family = d.family;
             }
-            for t in d.tools.get(&p.partials.tools) {
+            for t in p.tools {
                 add_tool(tools, *t);
             }
         }
@@ -184,11 +167,11 @@ impl DomainState {
         self.short.add_counts(&counts, tool_hits);
         self.long.add_counts(&counts, tool_hits);
         for p in parts {
-            for &item in p.domain.names.get(&p.partials.names) {
+            for &item in p.names {
                 self.short.names.insert_item(item);
                 self.long.names.insert_item(item);
             }
-            for &item in p.domain.clients.get(&p.partials.clients) {
+            for &item in p.clients {
                 self.clients.insert_item(item);
             }
         }
@@ -241,10 +224,8 @@ impl DomainState {
         // The merge's first SAMPLES distinct names, by (position, name hash), without allocating.
         let mut best: [Option<Candidate<'_>>; SAMPLES] = [None; SAMPLES];
         for p in parts {
-            for s in p.domain.samples.get(&p.partials.samples) {
-                let at = s.name_at as usize;
-                let name = p.names.get(at..at + s.name_len as usize).unwrap_or_default();
-                let c = (s.seq, s.name_hash, name, s.truncated);
+            for s in p.samples {
+                let c = (s.seq, s.name_hash, p.sample_name(s), s.truncated);
                 let key = |c: &Candidate<'_>| (c.0, c.1);
                 if let Some(kept) = best.iter_mut().flatten().find(|k| k.1 == c.1) {
                     if key(&c) < key(kept) {
@@ -277,18 +258,11 @@ impl DomainState {
     /// Adds one message alone (a merge of one): for tests.
     #[cfg(test)]
     pub fn update(&mut self, r: &crate::record::Record, name: &[u8], short_ns: u64, long_ns: u64) {
-        let mut batch = crate::record::Batch::default();
-        let mut combiner = crate::state::partial::Combiner::new(self.short.names.k());
-        let stored = batch.push(*r, name);
-        combiner.add(stored, stored.name_at, 0);
-        batch.partials = combiner.finish();
-        let parts: Vec<Part<'_>> = batch
-            .partials
-            .domains
-            .iter()
-            .map(|d| Part { partials: &batch.partials, names: batch.name_buffer(), domain: d })
-            .collect();
-        self.merge(&parts, &mut Vec::new(), short_ns, long_ns);
+        let mut r = *r;
+        r.name_at = 0;
+        r.name_len = name.len().min(255) as u8;
+        let single = crate::state::partial::Single::of(&r);
+        self.merge(&[single.part(name)], &mut Vec::new(), short_ns, long_ns);
     }
 
     /// The domain's benign family, when most of its messages in the window belong to one.

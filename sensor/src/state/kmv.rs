@@ -43,6 +43,11 @@ impl Kmv {
         }
     }
 
+    /// The item [`Kmv::insert`] keeps for `hash` and `weight`.
+    pub fn item(hash: u64, weight: u8) -> u64 {
+        (hash & HASH_MASK) | weight as u64
+    }
+
     /// Adds an item as [`Kmv::items`] gives it (hash with its weight in the low byte): merging
     /// another sketch's items gives the sketch of the union.
     pub fn insert_item(&mut self, item: u64) -> bool {

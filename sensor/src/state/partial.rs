@@ -138,7 +138,7 @@ pub struct Sample {
 /// One registered domain's messages in one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DomainPartial {
-    /// The merge unit (replay; 0 live): a shard merges one unit's parts of a domain at once.
+    /// The merge unit (`Record::unit`): a shard merges one unit's parts of a domain at once.
     pub unit: u64,
     pub domain_hash: u64,
     /// Capture positions of the first and last message.
@@ -267,6 +267,195 @@ impl Partials {
     }
 }
 
+/// What one message contributes: the pieces both the combiner and [`Single`] build from it.
+impl DomainPartial {
+    /// A partial started by `r`, whose name is at `name_at` in its batch's name buffer.
+    fn start(r: &Record, unit: u64, name_at: u32) -> DomainPartial {
+        DomainPartial {
+            unit,
+            domain_hash: r.domain_hash,
+            first_seq: r.seq,
+            last_seq: r.seq,
+            min_ts: r.ts_ns,
+            max_ts: r.ts_ns,
+            counts: Counts::default(),
+            last_query: None,
+            family: None,
+            name_at: name_at + u32::from(r.name_len.saturating_sub(r.domain_len)),
+            name_len: r.domain_len.min(r.name_len),
+            names: Span::default(),
+            clients: Span::default(),
+            samples: Span::default(),
+            tools: Span::default(),
+            first_pair: NO_PAIR,
+        }
+    }
+
+    /// Adds `r`'s counters, times, family and last query.
+    fn fold(&mut self, r: &Record) {
+        self.first_seq = self.first_seq.min(r.seq);
+        self.last_seq = self.last_seq.max(r.seq);
+        self.min_ts = self.min_ts.min(r.ts_ns);
+        self.max_ts = self.max_ts.max(r.ts_ns);
+        self.counts.count(r);
+        if r.family != 0 && self.family.is_none_or(|(s, _)| r.seq >= s) {
+            self.family = Some((r.seq, r.family));
+        }
+        if !r.is_response() && self.last_query.is_none_or(|(s, _, _)| r.seq >= s) {
+            self.last_query = Some((r.seq, r.client, r.server));
+        }
+    }
+}
+
+impl ToolCount {
+    /// The tool session `r` belongs to, if a fingerprint matched it.
+    fn of(r: &Record) -> Option<ToolCount> {
+        (r.tool != 0).then_some(ToolCount {
+            tool: r.tool,
+            session: r.tool_session,
+            count: 1,
+            first_seq: r.seq,
+            first_name: r.name_hash,
+            names_differ: false,
+        })
+    }
+}
+
+impl Sample {
+    /// `r`'s name as a sample (queries only).
+    fn of(r: &Record, name_at: u32) -> Option<Sample> {
+        (!r.is_response()).then_some(Sample {
+            seq: r.seq,
+            name_hash: r.name_hash,
+            name_at,
+            name_len: r.name_len,
+            truncated: r.flags & flag::NAME_TRUNCATED != 0,
+        })
+    }
+}
+
+impl PairPartial {
+    /// Adds `r`; returns its time when it is a query (for the pair's query times).
+    fn fold(&mut self, r: &Record) -> Option<u64> {
+        if r.is_response() {
+            self.bytes_down += r.msg_len as u64;
+            return None;
+        }
+        self.bytes_up += r.msg_len as u64;
+        self.machine_names += u32::from(is_machine_name(r));
+        self.last_query_seq = self.last_query_seq.max(r.seq);
+        self.min_ts = self.min_ts.min(r.ts_ns);
+        self.max_ts = self.max_ts.max(r.ts_ns);
+        self.queries += 1;
+        Some(r.ts_ns)
+    }
+}
+
+/// `r`'s items of the name and client sketches (queries only).
+fn sketch_items(r: &Record) -> Option<(u64, u64)> {
+    (!r.is_response()).then(|| {
+        (Kmv::item(r.name_hash, r.lex.sub_len), Kmv::item(crate::hash::hash_bytes(&r.client.bytes), 0))
+    })
+}
+
+/// One domain's part of one merge, as slices: from a batch's [`Partials`] or from a [`Single`].
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    pub domain: &'a DomainPartial,
+    /// The domain's sketch items.
+    pub names: &'a [u64],
+    pub clients: &'a [u64],
+    pub samples: &'a [Sample],
+    pub tools: &'a [ToolCount],
+    /// The pairs the domain's list runs through, and the times their spans point into.
+    pub pairs: &'a [PairPartial],
+    pub times: &'a [u64],
+    /// The batch's name buffer (the domain's name and the samples are in it).
+    pub text: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    /// Domain `d` of a batch's partials.
+    pub fn of(partials: &'a Partials, text: &'a [u8], d: &'a DomainPartial) -> Self {
+        Part {
+            domain: d,
+            names: d.names.get(&partials.names),
+            clients: d.clients.get(&partials.clients),
+            samples: d.samples.get(&partials.samples),
+            tools: d.tools.get(&partials.tools),
+            pairs: &partials.pairs,
+            times: &partials.times,
+            text,
+        }
+    }
+
+    /// The registered domain's name.
+    pub fn domain_name(&self) -> &'a [u8] {
+        let at = self.domain.name_at as usize;
+        self.text.get(at..at + self.domain.name_len as usize).unwrap_or_default()
+    }
+
+    /// The domain's pairs, in the order of their first messages.
+    pub fn pairs(&self) -> impl Iterator<Item = &'a PairPartial> + 'a {
+        let (pairs, mut next) = (self.pairs, self.domain.first_pair);
+        std::iter::from_fn(move || {
+            let p = pairs.get(next as usize)?;
+            next = p.next;
+            Some(p)
+        })
+    }
+
+    /// A sample's name.
+    pub fn sample_name(&self, s: &Sample) -> &'a [u8] {
+        let at = s.name_at as usize;
+        self.text.get(at..at + s.name_len as usize).unwrap_or_default()
+    }
+}
+
+/// The partial of one message alone with its domain in its batch, built on the stack: a message
+/// marked [`flag::ALONE`] travels as its record only, and the shard makes this of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Single {
+    domain: DomainPartial,
+    items: Option<(u64, u64)>,
+    sample: Option<Sample>,
+    tool: Option<ToolCount>,
+    pair: PairPartial,
+    time: Option<u64>,
+}
+
+impl Single {
+    pub fn of(r: &Record) -> Single {
+        let mut domain = DomainPartial::start(r, u64::from(r.unit), r.name_at);
+        domain.fold(r);
+        domain.first_pair = 0;
+        let mut pair = PairPartial::new(r.client, r.seq);
+        let time = pair.fold(r);
+        pair.times = Span { at: 0, len: u32::from(time.is_some()) };
+        Single {
+            domain,
+            items: sketch_items(r),
+            sample: Sample::of(r, r.name_at),
+            tool: ToolCount::of(r),
+            pair,
+            time,
+        }
+    }
+
+    pub fn part<'a>(&'a self, text: &'a [u8]) -> Part<'a> {
+        Part {
+            domain: &self.domain,
+            names: self.items.as_ref().map(|(n, _)| std::slice::from_ref(n)).unwrap_or_default(),
+            clients: self.items.as_ref().map(|(_, c)| std::slice::from_ref(c)).unwrap_or_default(),
+            samples: self.sample.as_slice(),
+            tools: self.tool.as_slice(),
+            pairs: std::slice::from_ref(&self.pair),
+            times: self.time.as_slice(),
+            text,
+        }
+    }
+}
+
 /// What a domain being combined keeps besides its [`DomainPartial`].
 #[derive(Debug, Clone, Default)]
 struct Side {
@@ -278,11 +467,17 @@ struct Side {
     tools: Vec<ToolCount>,
 }
 
+/// An index entry whose value has this bit is a message alone with its domain so far (the rest
+/// of the value is its index in the batch); otherwise the value is the domain's partial.
+const ALONE: u32 = 1 << 31;
+
 /// The worker side: folds a batch's records into [`Partials`], built in place (handing them out
-/// swaps vectors, it does not copy). Its tables keep their memory from batch to batch.
+/// swaps vectors, it does not copy). A message alone with its domain (and unit) in the batch
+/// gets no partial: it is marked [`flag::ALONE`] and the shard merges it from its record. Its
+/// tables keep their memory from batch to batch.
 pub struct Combiner {
     k: usize,
-    /// (unit, domain) → index in `out.domains`.
+    /// (unit, domain) → index in `out.domains`, or a record alone so far (`ALONE`).
     index: HashMap<(u64, u64), u32, FastState>,
     /// (domain index, client) → index in `out.pairs`.
     pair_index: HashMap<(u32, IpAddr16), u32, FastState>,
@@ -291,7 +486,7 @@ pub struct Combiner {
     sides: Vec<Side>,
     /// Query times by pair index (the first `queries` of each are set).
     times: Vec<[u64; PAIR_TIMES]>,
-    /// The last message's (unit, domain) and its index: floods repeat one domain.
+    /// The last message's (unit, domain) and its partial: floods repeat one domain.
     last: Option<((u64, u64), usize)>,
 }
 
@@ -309,81 +504,36 @@ impl Combiner {
         }
     }
 
-    /// Adds a DNS message of merge unit `unit` (see `replay`; 0 live); `name_at` is where its
-    /// name is in the batch's name buffer.
-    pub fn add(&mut self, r: &Record, name_at: u32, unit: u64) {
-        let key = (unit, r.domain_hash);
-        let d = match self.last.filter(|(k, _)| *k == key).map(|(_, i)| i) {
-            Some(i) => i,
-            None => self.domain(key, r, name_at),
+    /// Adds the DNS message `records[i]` (its `name_at` set by its batch, its merge `unit` by
+    /// the worker).
+    pub fn add(&mut self, records: &[Record], i: usize) {
+        let Some(r) = records.get(i) else { return };
+        let key = (u64::from(r.unit), r.domain_hash);
+        let d = match self.last.filter(|(k, _)| *k == key) {
+            Some((_, d)) => d,
+            None => match self.index.get(&key).copied() {
+                None => {
+                    self.index.insert(key, ALONE | i as u32);
+                    return;
+                }
+                Some(v) if v & ALONE != 0 => {
+                    // A second message: the first one's partial starts now.
+                    let first = (v & !ALONE) as usize;
+                    let d = self.start(key, &records[first]);
+                    self.fold(d, &records[first]);
+                    d
+                }
+                Some(d) => d as usize,
+            },
         };
         self.last = Some((key, d));
-        let (p, side) = (&mut self.out.domains[d], &mut self.sides[d]);
-        p.first_seq = p.first_seq.min(r.seq);
-        p.last_seq = p.last_seq.max(r.seq);
-        p.min_ts = p.min_ts.min(r.ts_ns);
-        p.max_ts = p.max_ts.max(r.ts_ns);
-        p.counts.count(r);
-        if r.family != 0 && p.family.is_none_or(|(s, _)| r.seq >= s) {
-            p.family = Some((r.seq, r.family));
-        }
-        if r.tool != 0 {
-            add_tool(
-                &mut side.tools,
-                ToolCount {
-                    tool: r.tool,
-                    session: r.tool_session,
-                    count: 1,
-                    first_seq: r.seq,
-                    first_name: r.name_hash,
-                    names_differ: false,
-                },
-            );
-        }
-        if !r.is_response() {
-            side.names.insert(r.name_hash, r.lex.sub_len);
-            side.clients.insert(crate::hash::hash_bytes(&r.client.bytes), 0);
-            if p.last_query.is_none_or(|(s, _, _)| r.seq >= s) {
-                p.last_query = Some((r.seq, r.client, r.server));
-            }
-            add_sample(
-                &mut side.samples,
-                Sample {
-                    seq: r.seq,
-                    name_hash: r.name_hash,
-                    name_at,
-                    name_len: r.name_len,
-                    truncated: r.flags & flag::NAME_TRUNCATED != 0,
-                },
-            );
-        }
-        self.add_pair(d, r);
+        self.fold(d, r);
     }
 
-    /// The index of `key`'s partial, started with `r` when new.
-    fn domain(&mut self, key: (u64, u64), r: &Record, name_at: u32) -> usize {
-        if let Some(&i) = self.index.get(&key) {
-            return i as usize;
-        }
+    /// Starts the partial of `key` with `r` (not folded yet); returns its index.
+    fn start(&mut self, key: (u64, u64), r: &Record) -> usize {
         let i = self.out.domains.len();
-        self.out.domains.push(DomainPartial {
-            unit: key.0,
-            domain_hash: r.domain_hash,
-            first_seq: r.seq,
-            last_seq: r.seq,
-            min_ts: r.ts_ns,
-            max_ts: r.ts_ns,
-            counts: Counts::default(),
-            last_query: None,
-            family: None,
-            name_at: name_at + u32::from(r.name_len.saturating_sub(r.domain_len)),
-            name_len: r.domain_len.min(r.name_len),
-            names: Span::default(),
-            clients: Span::default(),
-            samples: Span::default(),
-            tools: Span::default(),
-            first_pair: NO_PAIR,
-        });
+        self.out.domains.push(DomainPartial::start(r, key.0, r.name_at));
         if self.sides.len() <= i {
             self.sides.push(Side::default());
         }
@@ -401,7 +551,20 @@ impl Combiner {
         i
     }
 
-    fn add_pair(&mut self, d: usize, r: &Record) {
+    /// Adds `r` to partial `d` and to its pair.
+    fn fold(&mut self, d: usize, r: &Record) {
+        self.out.domains[d].fold(r);
+        let side = &mut self.sides[d];
+        if let Some(t) = ToolCount::of(r) {
+            add_tool(&mut side.tools, t);
+        }
+        if let Some((name, client)) = sketch_items(r) {
+            side.names.insert_item(name);
+            side.clients.insert_item(client);
+        }
+        if let Some(s) = Sample::of(r, r.name_at) {
+            add_sample(&mut side.samples, s);
+        }
         let key = (d as u32, r.client);
         let i = match self.pair_index.get(&key) {
             Some(&i) => i as usize,
@@ -413,7 +576,6 @@ impl Combiner {
                 }
                 self.pair_index.insert(key, i as u32);
                 // Appended to its domain's list: pairs stay in the order of their first message.
-                let side = &mut self.sides[d];
                 match side.last_pair {
                     NO_PAIR => self.out.domains[d].first_pair = i as u32,
                     last => self.out.pairs[last as usize].next = i as u32,
@@ -423,33 +585,18 @@ impl Combiner {
             }
         };
         let p = &mut self.out.pairs[i];
-        if r.is_response() {
-            p.bytes_down += r.msg_len as u64;
-            return;
-        }
-        p.bytes_up += r.msg_len as u64;
-        p.machine_names += u32::from(is_machine_name(r));
-        p.last_query_seq = p.last_query_seq.max(r.seq);
-        p.min_ts = p.min_ts.min(r.ts_ns);
-        p.max_ts = p.max_ts.max(r.ts_ns);
         let n = p.queries as usize;
-        if n < PAIR_TIMES {
-            self.times[i][n] = r.ts_ns;
-        } else {
-            p.burst = true;
+        if p.fold(r).is_some() {
+            match self.times[i].get_mut(n) {
+                Some(t) => *t = r.ts_ns,
+                None => p.burst = true,
+            }
         }
-        p.queries += 1;
     }
 
-    /// Hands out what was combined since the last call, and starts over.
-    pub fn finish(&mut self) -> Partials {
-        let mut out = Partials::default();
-        self.finish_into(&mut out);
-        out
-    }
-
-    /// Like [`Combiner::finish`], into `out` (whose memory the combiner keeps for next time).
-    pub fn finish_into(&mut self, out: &mut Partials) {
+    /// Hands out what was combined since the last call into `out` (whose memory the combiner
+    /// keeps for next time), marks the messages left alone in `records`, and starts over.
+    pub fn finish_into(&mut self, out: &mut Partials, records: &mut [Record]) {
         out.clear();
         std::mem::swap(&mut self.out, out);
         for (p, side) in out.domains.iter_mut().zip(&self.sides) {
@@ -466,6 +613,8 @@ impl Combiner {
             out.tools.extend_from_slice(&side.tools);
             p.tools = Span::of(&out.tools, from);
         }
+        // Partials start at a domain's second message: order them by their first.
+        out.domains.sort_unstable_by_key(|d| (d.first_seq, d.domain_hash));
         for (pp, times) in out.pairs.iter_mut().zip(&self.times) {
             if !pp.burst && pp.queries > 0 {
                 let at = out.times.len();
@@ -474,20 +623,17 @@ impl Combiner {
                 pp.times = Span::of(&out.times, at);
             }
         }
+        for &v in self.index.values() {
+            if v & ALONE != 0 {
+                if let Some(r) = records.get_mut((v & !ALONE) as usize) {
+                    r.flags |= flag::ALONE;
+                }
+            }
+        }
         self.last = None;
         self.index.clear();
         self.pair_index.clear();
     }
-}
-
-/// The pairs of `d`, in the order of their first messages.
-pub fn pairs_of<'a>(partials: &'a Partials, d: &DomainPartial) -> impl Iterator<Item = &'a PairPartial> + 'a {
-    let mut next = d.first_pair;
-    std::iter::from_fn(move || {
-        let p = partials.pairs.get(next as usize)?;
-        next = p.next;
-        Some(p)
-    })
 }
 
 /// Adds a tool session's count to a partial's list, keeping the [`TOOL_SESSIONS`] smallest keys.
