@@ -41,7 +41,8 @@ if [ -z "$workers" ]; then
 fi
 if [ ${#captures[@]} -eq 0 ]; then
     mkdir -p "$dir"
-    if [ ! -s "$dir/benign.pcap" ] || [ ! -s "$dir/flood-one.pcap" ] || [ ! -s "$dir/many-domains.pcap" ]; then
+    if [ ! -s "$dir/benign.pcap" ] || [ ! -s "$dir/flood-one.pcap" ] || [ ! -s "$dir/flood-resolvers.pcap" ] \
+        || [ ! -s "$dir/many-domains.pcap" ]; then
         if [ ${#benign[@]} -eq 0 ]; then
             for f in "$here"/../../shared/datasets/ggy-normal_*.pcap.gz; do
                 [ -e "$f" ] || continue
@@ -53,7 +54,7 @@ if [ ${#captures[@]} -eq 0 ]; then
         [ ${#benign[@]} -gt 0 ] || { echo "bench-scale: no benign sources (--benign FILE...)" >&2; exit 2; }
         python3 "$here/bench-captures.py" "$dir" --benign "${benign[@]}"
     fi
-    captures=("$dir/benign.pcap" "$dir/flood-one.pcap" "$dir/many-domains.pcap")
+    captures=("$dir/benign.pcap" "$dir/flood-one.pcap" "$dir/flood-resolvers.pcap" "$dir/many-domains.pcap")
 fi
 
 echo "machine: $cores cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
