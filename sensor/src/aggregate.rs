@@ -25,9 +25,11 @@ const NS: u64 = 1_000_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardStats {
     pub records: u64,
-    /// Domain merges: one per domain per batch (live) or per epoch (replay), however many
+    /// Domain merges: one per domain per batch (live) or per merge unit (replay), however many
     /// messages it combined.
     pub merges: u64,
+    /// DNS messages those merges combined.
+    pub merged: u64,
     pub domains_evicted: u64,
     pub pairs_evicted: u64,
     pub alarms: [u64; 3],
@@ -57,6 +59,7 @@ impl ShardStats {
     pub fn merge(&mut self, o: &ShardStats) {
         self.records += o.records;
         self.merges += o.merges;
+        self.merged += o.merged;
         self.domains_evicted += o.domains_evicted;
         self.pairs_evicted += o.pairs_evicted;
         for (a, b) in self.alarms.iter_mut().zip(o.alarms) {
@@ -209,35 +212,41 @@ impl Shard {
         }
     }
 
-    /// Applies one merge: every worker's batch of one replay epoch, or one batch (live). Domains
-    /// first: each one's parts are merged and scored once, in the order of their first messages;
-    /// then, message by message in capture order, the transactions, reputation hits and non-DNS
-    /// payloads. `out` receives the alarms raised and, when exporting, the transactions completed.
+    /// Applies every worker's batch of one replay epoch, or one batch (live), merge unit by
+    /// merge unit: first each (unit, domain)'s parts, merged and scored once, in the order of
+    /// their first messages; then the unit's messages in capture order, for transactions,
+    /// reputation hits and non-DNS payloads. So what a message sees does not depend on how many
+    /// units an epoch holds (that depends on the worker count). `out` receives the alarms raised
+    /// and, when exporting, the transactions completed.
     pub fn apply(&mut self, parts: &[Batch], out: &mut impl ShardSink) {
-        if let [only] = parts {
-            // One part: its domains are whole already. Partials and messages alone with their
-            // domain, in the order of their first messages.
+        // Messages alone with their domain: their one-message partials, built here.
+        let singles: Vec<Vec<Single>> = parts.iter().map(|b| alone(b).map(Single::of).collect()).collect();
+        let mut all: Vec<Part<'_>> = Vec::new();
+        // (first message, domain, range in `all`): the merges, in order.
+        let mut groups: Vec<(u64, u64, usize, usize)> = Vec::new();
+        let order = |p: &Part<'_>| (p.domain.first_seq, p.domain.domain_hash);
+        if let ([only], [singles]) = (parts, &singles[..]) {
+            // One part: each domain is whole already. Partials and singles are each in order;
+            // interleave them.
             let text = only.name_buffer();
-            // Messages of one frame share a position: ties go by domain, as across parts.
-            let mut singles: Vec<&Record> = alone(only).collect();
-            if !singles.is_sorted_by_key(|r| (r.seq, r.domain_hash)) {
-                singles.sort_unstable_by_key(|r| (r.seq, r.domain_hash));
+            all.extend(only.partials.domains.iter().map(|d| Part::of(&only.partials, text, d)));
+            let np = all.len();
+            all.extend(singles.iter().map(|s| s.part(text)));
+            if !all[np..].is_sorted_by_key(order) {
+                all[np..].sort_unstable_by_key(order);
             }
-            let mut singles = singles.into_iter().peekable();
-            for d in &only.partials.domains {
-                while let Some(r) = singles.next_if(|r| (r.seq, r.domain_hash) < (d.first_seq, d.domain_hash))
-                {
-                    self.merge_domain(&[Single::of(r).part(text)], out);
+            let (mut i, mut j) = (0, np);
+            while i < np || j < all.len() {
+                let take_i = j >= all.len() || (i < np && order(&all[i]) < order(&all[j]));
+                let k = if take_i { i } else { j };
+                groups.push((all[k].domain.first_seq, all[k].domain.domain_hash, k, k + 1));
+                if take_i {
+                    i += 1;
+                } else {
+                    j += 1;
                 }
-                self.merge_domain(&[Part::of(&only.partials, text, d)], out);
-            }
-            for r in singles {
-                self.merge_domain(&[Single::of(r).part(text)], out);
             }
         } else {
-            let singles: Vec<Vec<Single>> =
-                parts.iter().map(|b| alone(b).map(Single::of).collect()).collect();
-            let mut all: Vec<Part<'_>> = Vec::new();
             for (b, singles) in parts.iter().zip(&singles) {
                 let text = b.name_buffer();
                 all.extend(b.partials.domains.iter().map(|d| Part::of(&b.partials, text, d)));
@@ -247,7 +256,6 @@ impl Shard {
             // first messages (ties: same frame, by domain).
             let key = |p: &Part<'_>| (p.domain.unit, p.domain.domain_hash);
             all.sort_unstable_by_key(|p| (key(p), p.domain.first_seq));
-            let mut groups: Vec<(u64, u64, usize, usize)> = Vec::new();
             for (i, p) in all.iter().enumerate() {
                 match groups.last_mut() {
                     Some(g) if key(&all[g.2]) == key(p) => g.3 = i + 1,
@@ -255,11 +263,23 @@ impl Shard {
                 }
             }
             groups.sort_unstable_by_key(|g| (g.0, g.1));
-            for (_, _, from, to) in groups {
-                self.merge_domain(&all[from..to], out);
-            }
         }
-        merge_in_order(parts, |r, name, hit| self.message(r, name, hit, out));
+        // A unit's merges come before its first message: units are consecutive ranges of
+        // positions, and their (wrapping) numbers grow with them.
+        let at_or_before = |unit: u64, r: &Record| (r.unit.wrapping_sub(unit as u32) as i32) >= 0;
+        let mut next = 0;
+        merge_in_order(parts, |r, name, hit| {
+            while let Some(&(_, _, from, to)) =
+                groups.get(next).filter(|g| at_or_before(all[g.2].domain.unit, r))
+            {
+                self.merge_domain(&all[from..to], out);
+                next += 1;
+            }
+            self.message(r, name, hit, out);
+        });
+        for &(_, _, from, to) in groups.get(next..).unwrap_or_default() {
+            self.merge_domain(&all[from..to], out);
+        }
     }
 
     /// Merges one domain's parts, scores it once and raises the alarm that is due.
@@ -270,6 +290,8 @@ impl Shard {
         let max_ts = parts.iter().map(|p| p.domain.max_ts).max().unwrap_or(0);
         self.now_ns = self.now_ns.max(max_ts);
         self.stats.merges += 1;
+        self.stats.merged +=
+            parts.iter().map(|p| u64::from(p.domain.counts.queries + p.domain.counts.responses)).sum::<u64>();
         let (cfg, sketch_k) = (&self.cfg, self.sketch_k);
         let (d, evicted) = self.domains.get_or_insert_with(key, || {
             let mut d = DomainState::new(first.domain_name(), min_ts, sketch_k);
@@ -293,7 +315,15 @@ impl Shard {
                 latest = Some((merged.last_query_seq, merged.client));
             }
         };
-        if let [only] = parts {
+        // Pairs in the order of their first messages; one frame's messages share a position,
+        // and ties go by client, in every path.
+        let in_order = |p: &Part<'_>| p.pairs().map(|pp| (pp.first_seq, pp.client)).is_sorted();
+        let direct = match parts {
+            [only] => in_order(only),
+            _ => false,
+        };
+        if direct {
+            let only = &parts[0];
             for pp in only.pairs() {
                 feed(pp, pp.times.get(only.times), &mut self.pairs, &mut self.stats);
             }
@@ -330,7 +360,7 @@ impl Shard {
                 m.times = Span { at: at as u32, len: (times.len() - at) as u32 };
                 merged.push(m);
             }
-            merged.sort_unstable_by_key(|m| m.first_seq);
+            merged.sort_unstable_by_key(|m| (m.first_seq, m.client));
             for m in merged.iter() {
                 feed(m, m.times.get(times), &mut self.pairs, &mut self.stats);
             }
@@ -367,7 +397,9 @@ impl Shard {
                 *last = r.ts_ns;
                 let sketch_k = self.sketch_k;
                 let (d, evicted) = self.domains.get_or_insert_with(r.domain_hash, || {
-                    DomainState::new(domain_of(r, name), r.ts_ns, sketch_k)
+                    let mut d = DomainState::new(domain_of(r, name), r.ts_ns, sketch_k);
+                    d.baselined = !cfg.learned.is_empty() && cfg.learned.contains(&*d.name);
+                    d
                 });
                 self.stats.domains_evicted += u64::from(evicted);
                 let alarm = reputation_alarm(d, r, name, hit, cfg, self.short_ns, self.long_ns);
@@ -789,6 +821,16 @@ mod tests {
                 .collect();
             split.apply(&parts, &mut out_split);
         }
+        // Both units in one epoch of three parts: merged unit by unit all the same.
+        let mut epoch = Shard::new(&cfg, 1);
+        let mut out_epoch = Collect::default();
+        let parts: Vec<Batch> = (0..3)
+            .map(|w| batch(&msgs.iter().filter(|m| m.0.client_port % 3 == w).collect::<Vec<_>>()))
+            .collect();
+        epoch.apply(&parts, &mut out_epoch);
+        assert_eq!(format!("{:?}", out_whole.alarms), format!("{:?}", out_epoch.alarms));
+        assert_eq!(state(&whole), state(&epoch));
+        assert_eq!(whole.stats, epoch.stats);
         assert!(!out_whole.alarms.is_empty(), "the tunnel domain alarms");
         assert_eq!(format!("{:?}", out_whole.alarms), format!("{:?}", out_split.alarms));
         assert_eq!(state(&whole), state(&split));

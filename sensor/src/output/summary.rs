@@ -69,7 +69,7 @@ pub fn render(r: &ReplayReport, alarm_write_failures: u64) -> String {
             s,
             "  shard merges:     {} domain merges, {:.1} messages each",
             sh.merges,
-            sh.records as f64 / sh.merges as f64
+            sh.merged as f64 / sh.merges as f64
         );
     }
     let alarms: Vec<String> =

@@ -66,6 +66,19 @@ impl MemoryBudget {
         size_of::<DomainPartial>() + size_of::<PairPartial>() + 2 * 8 + size_of::<Sample>() + 8
     }
 
+    /// What a worker's combiner keeps per domain of a batch: its index entries, the domain's
+    /// sketches (`k` and 16 items), samples, tool sessions and a pair's query times.
+    pub fn combiner_entry(k: usize) -> usize {
+        use crate::state::partial::{Sample, ToolCount, PAIR_TIMES, TOOL_SESSIONS};
+        2 * TABLE_OVERHEAD
+            + 8 * (k + CLIENT_SKETCH)
+            + 2 * ALLOC
+            + SAMPLES * size_of::<Sample>()
+            + (TOOL_SESSIONS + 1) * size_of::<ToolCount>()
+            + 8 * PAIR_TIMES
+            + 96
+    }
+
     /// For `cfg` run with `workers` capture workers and `shards` shards. Computed in u128 and
     /// saturated, so absurd caps give `u64::MAX`, not a wrapped number.
     pub fn of(cfg: &Config, workers: usize, shards: usize) -> Self {
@@ -85,6 +98,9 @@ impl MemoryBudget {
         // One more epoch per shard: the emptied batches kept for reuse, a spare per (worker,
         // shard), keep their memory.
         let records = shards * (epochs + 1) * epoch * w(size_of::<Record>() + NAME + Self::partial_entry());
+        // Each worker's combiner per shard keeps the tables of the largest batch it folded: at
+        // worst a domain of its own per record, with both sketches full.
+        let combiners = shards * epoch * w(Self::combiner_entry(s.sketch_k));
         MemoryBudget {
             domains: sat(w(s.max_domains) * w(Self::domain_entry(s.sketch_k))),
             pairs: sat(w(s.max_client_domains) * w(Self::pair_entry())),
@@ -93,7 +109,7 @@ impl MemoryBudget {
             tcp: sat(workers * (w(t.max_buffered_bytes) + w(t.max_flows) * tcp_flow)),
             // Plus the pages of a mapped replay file behind the frames in flight, given back in
             // steps (up to two steps resident).
-            channels: sat(frames + records + w(2 * crate::capture::pcap::RELEASE_STEP)),
+            channels: sat(frames + records + combiners + w(2 * crate::capture::pcap::RELEASE_STEP)),
             fixed: FIXED,
         }
     }
