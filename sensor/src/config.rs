@@ -30,6 +30,7 @@ pub struct Config {
     pub export: ExportConfig,
     pub live: LiveConfig,
     pub reputation: ReputationConfig,
+    pub outputs: OutputsConfig,
 }
 
 /// Known-bad domain lists (docs/detection.md, "Domain reputation"); also `--reputation FILE`.
@@ -100,6 +101,132 @@ pub enum ExportFormat {
     V9,
     /// IPFIX (RFC 7011).
     Ipfix,
+}
+
+/// A syslog destination's URL could not be used.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("syslog destination `{url}`: {reason} (expected udp://HOST:PORT or tcp://HOST:PORT)")]
+pub struct TargetError {
+    pub url: String,
+    pub reason: &'static str,
+}
+
+/// The transport of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// A parsed `udp://HOST:PORT` or `tcp://HOST:PORT` (host names are resolved at each connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub transport: Transport,
+    /// `HOST:PORT` as given (IPv6 literals in brackets).
+    pub authority: String,
+}
+
+impl std::str::FromStr for Target {
+    type Err = TargetError;
+
+    fn from_str(url: &str) -> Result<Self, TargetError> {
+        let err = |reason| TargetError { url: url.into(), reason };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| err("no scheme"))?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            _ => return Err(err("unknown scheme")),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| err("no port"))?;
+        let port: u16 = port.parse().map_err(|_| err("bad port"))?;
+        if port == 0 {
+            return Err(err("bad port"));
+        }
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        if bare.is_empty() || bare.contains(['/', ' ', '@']) || (bare.contains(':') && bare == host) {
+            return Err(err("bad host"));
+        }
+        Ok(Target { transport, authority: rest.into() })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        write!(f, "{scheme}://{}", self.authority)
+    }
+}
+
+/// Syslog facility of the messages (RFC 5424 §6.2.1).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Facility {
+    User,
+    Daemon,
+    Auth,
+    Authpriv,
+    Security,
+    #[default]
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl Facility {
+    pub const fn code(self) -> u8 {
+        match self {
+            Facility::User => 1,
+            Facility::Daemon => 3,
+            Facility::Auth => 4,
+            Facility::Authpriv => 10,
+            // "security/authorization messages" (log audit, 13 in RFC 5424's table).
+            Facility::Security => 13,
+            Facility::Local0 => 16,
+            Facility::Local1 => 17,
+            Facility::Local2 => 18,
+            Facility::Local3 => 19,
+            Facility::Local4 => 20,
+            Facility::Local5 => 21,
+            Facility::Local6 => 22,
+            Facility::Local7 => 23,
+        }
+    }
+}
+
+/// Alarm outputs besides the alarm file (docs/deploy.md, "Alarms to syslog").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputsConfig {
+    /// Syslog destinations, `udp://HOST:PORT` or `tcp://HOST:PORT` (RFC 5424; octet counting on
+    /// TCP). Also `--syslog URL`.
+    pub syslog: Vec<String>,
+    /// Facility of the syslog messages.
+    pub syslog_facility: Facility,
+    /// Alarms queued per syslog destination while it is slow or down; past that they are dropped
+    /// and counted.
+    pub syslog_queue: usize,
+    /// At exit, how long to keep trying to deliver queued alarms to a destination that is down.
+    pub syslog_drain_secs: u64,
+}
+
+impl Default for OutputsConfig {
+    fn default() -> Self {
+        OutputsConfig {
+            syslog: Vec::new(),
+            syslog_facility: Facility::Local0,
+            syslog_queue: 10_000,
+            syslog_drain_secs: 5,
+        }
+    }
 }
 
 /// NetFlow v9 / IPFIX export of DNS transactions (docs/netflow.md).
@@ -571,6 +698,18 @@ impl Config {
         }
         if l.frame_count < 2 * l.ring_size {
             return Err(invalid("live.frame_count", "must cover the fill and RX rings (2 x ring_size)"));
+        }
+        let o = &self.outputs;
+        for u in &o.syslog {
+            if let Err(e) = u.parse::<Target>() {
+                return Err(invalid("outputs.syslog", e.to_string()));
+            }
+        }
+        if !(1..=1_000_000).contains(&o.syslog_queue) {
+            return Err(invalid("outputs.syslog_queue", "must be 1..=1000000"));
+        }
+        if o.syslog_drain_secs > 3600 {
+            return Err(invalid("outputs.syslog_drain_secs", "at most 3600"));
         }
         let e = &self.export;
         for (i, c) in e.collectors.iter().enumerate() {

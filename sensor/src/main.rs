@@ -1,6 +1,5 @@
 //! The `dnsentry` command line: thin glue over the library.
 
-use std::fs::File;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +15,7 @@ use dnsentry::detect::Severity;
 use dnsentry::metrics::server::MetricsServer;
 use dnsentry::metrics::Telemetry;
 use dnsentry::output::alarm::AlarmWriter;
+use dnsentry::output::sinks::AlarmSinks;
 use dnsentry::output::netflow::exporter::Exporter;
 use dnsentry::pipeline::ReplayOptions;
 
@@ -89,9 +89,15 @@ struct CommonArgs {
     /// Configuration file (TOML; see dnsentry.example.toml). Defaults apply without one.
     #[arg(short, long)]
     config: Option<PathBuf>,
-    /// Write alarms to FILE (appended) instead of stdout.
+    /// Write alarms to FILE (appended) instead of stdout. `live` reopens it on SIGHUP (after
+    /// logrotate renamed it).
     #[arg(long, value_name = "FILE")]
     alarms: Option<PathBuf>,
+    /// Also send alarms to syslog at udp://HOST:PORT or tcp://HOST:PORT (RFC 5424, the alarm JSON
+    /// as MSG; octet counting on TCP). Repeat for several; adds to the config's outputs.syslog.
+    /// With a syslog destination and no --alarms, nothing is written to stdout.
+    #[arg(long, value_name = "URL")]
+    syslog: Vec<String>,
     /// Only output alarms of at least this severity.
     #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
     min_severity: MinSeverity,
@@ -223,8 +229,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         // Regular files are mapped; pipes (`/dev/stdin`, `<(gzip -dc f.gz)`) are streamed.
         anyhow::ensure!(f.exists() && !f.is_dir(), "{}: no such capture file", f.display());
     }
-    let out = open_alarms(args.common.alarms.as_ref())?;
-    let min = min_severity(args.common.min_severity);
+    let mut sinks = args.common.sinks(&cfg, None)?;
     tracing::info!(
         "{}",
         dnsentry::state::budget::MemoryBudget::of(&cfg, cfg.workers(), cfg.shards()).render()
@@ -254,6 +259,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     anyhow::ensure!(args.speed >= 0.0 && args.speed.is_finite(), "--speed must be a non-negative number");
     let telemetry = Arc::new(Telemetry::new(cfg.workers(), cfg.shards(), cfg.metrics.top_suspects));
     telemetry.set_reputation(&cfg.reputation.loaded.0);
+    telemetry.set_alarm_outputs(sinks.syslog_stats());
     let server = match &args.metrics_listen {
         Some(addr) => {
             let s = MetricsServer::start(addr, telemetry.clone())?;
@@ -282,14 +288,12 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         speed: args.speed,
         export: export_queue,
     };
-    let mut writer = AlarmWriter::new(out);
     let failures = telemetry.clone();
     let report = dnsentry::pipeline::replay(&cfg, &args.files, &opts, |a| {
-        if a.severity >= min {
-            writer.write(&a);
-            failures.alarm_write_errors.store(writer.failed, Ordering::Relaxed);
-        }
+        sinks.emit(&a);
+        failures.alarm_write_errors.store(sinks.file_failed(), Ordering::Relaxed);
     });
+    let sink_report = sinks.finish();
     done.store(true, Ordering::Relaxed);
     if let Some(t) = bar_thread {
         let _ = t.join();
@@ -297,35 +301,21 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     drop(opts);
     let export_stats = exporter.map(Exporter::finish);
     if !args.common.no_summary {
-        let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
-        eprint!("{}", dnsentry::output::summary::render(&report, failed));
+        eprint!("{}", dnsentry::output::summary::render(&report, sink_report.file_failed));
         if let Some(s) = &export_stats {
             print_export_summary(s);
         }
     }
+    let lost = print_sink_summary(&sink_report, !args.common.no_summary);
     if server.is_some() && args.metrics_linger > 0 {
         tracing::info!("replay done; serving metrics for {} more seconds", args.metrics_linger);
         std::thread::sleep(Duration::from_secs(args.metrics_linger));
     }
     drop(server);
-    let lost = telemetry.alarm_write_errors.load(Ordering::Relaxed);
     if lost > 0 {
-        eprintln!("dnsentry: {lost} alarms could not be written (see the summary); exit status 1");
+        eprintln!("dnsentry: {lost} alarms could not be written or sent (see the summary); exit status 1");
     }
     Ok(if report.file_errors.is_empty() && lost == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn open_alarms(path: Option<&PathBuf>) -> Result<Box<dyn std::io::Write + Send>> {
-    Ok(match path {
-        Some(p) => Box::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    })
 }
 
 fn min_severity(m: MinSeverity) -> Severity {
@@ -349,7 +339,50 @@ impl CommonArgs {
             cfg.detect.baseline = b.display().to_string();
         }
         cfg.reputation.lists.extend(self.reputation.iter().cloned());
+        cfg.outputs.syslog.extend(self.syslog.iter().cloned());
     }
+
+    /// The alarm outputs: the file (reopened when `reopen` is set) or stdout, and the syslog
+    /// destinations. stdout only when nothing else is configured.
+    fn sinks(&self, cfg: &Config, reopen: Option<Arc<AtomicBool>>) -> Result<AlarmSinks> {
+        use dnsentry::output::syslog::{Header, SyslogOutput, SyslogSettings, Target};
+        let file = match &self.alarms {
+            Some(p) => Some(
+                AlarmWriter::file(p, reopen).with_context(|| format!("cannot open {}", p.display()))?,
+            ),
+            None if cfg.outputs.syslog.is_empty() => Some(AlarmWriter::new(Box::new(std::io::stdout()))),
+            None => None,
+        };
+        let o = &cfg.outputs;
+        let settings = SyslogSettings {
+            facility: o.syslog_facility,
+            queue: o.syslog_queue,
+            drain: Duration::from_secs(o.syslog_drain_secs),
+        };
+        let mut syslog = Vec::new();
+        for url in &o.syslog {
+            let target: Target = url.parse()?;
+            syslog.push(SyslogOutput::start(target, &settings).context("cannot start the syslog output")?);
+        }
+        Ok(AlarmSinks::new(min_severity(self.min_severity), file, syslog, Header::new(o.syslog_facility)))
+    }
+}
+
+/// The summary lines of the alarm outputs; returns the alarms lost (file failures and syslog
+/// drops).
+fn print_sink_summary(r: &dnsentry::output::sinks::SinkReport, print: bool) -> u64 {
+    if print {
+        if r.file_reopened > 0 {
+            eprintln!("  alarm file:       reopened {} times (SIGHUP)", r.file_reopened);
+        }
+        for s in &r.syslog {
+            eprintln!(
+                "  {}: {} alarms sent, {} dropped, {} connect/send errors",
+                s.name, s.sent, s.dropped, s.errors
+            );
+        }
+    }
+    r.file_failed + r.syslog.iter().map(|s| s.dropped).sum::<u64>()
 }
 
 fn print_export_summary(s: &dnsentry::output::netflow::exporter::ExportStats) {
@@ -456,6 +489,10 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    // Registered before the reload flag: once a reload is logged, the alarm file's next write
+    // reopens it.
+    let reopen = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reopen.clone())?;
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let l = cfg.live.clone();
@@ -480,7 +517,10 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         }
     };
 
-    let alarm_out = open_alarms(args.common.alarms.as_ref())?;
+    // Opened before the privilege drop (the file may be root's); reopened after it, on SIGHUP, as
+    // the unprivileged user: its directory must be that user's (docs/deploy.md).
+    let mut sinks = args.common.sinks(&cfg, Some(reopen))?;
+    telemetry.set_alarm_outputs(sinks.syslog_stats());
 
     // Everything privileged is done: the program is attached, the sockets are bound, the metrics
     // listener and the alarm file are open. The rest runs without root or capabilities.
@@ -502,8 +542,6 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         )?
     };
 
-    let min = min_severity(args.common.min_severity);
-    let mut writer = AlarmWriter::new(alarm_out);
     let failures = telemetry.clone();
     let sources: Vec<Box<dyn FrameSource>> = sockets
         .into_iter()
@@ -524,10 +562,8 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         sources,
         opts,
         |a| {
-            if a.severity >= min {
-                writer.write(&a);
-                failures.alarm_write_errors.store(writer.failed, Ordering::Relaxed);
-            }
+            sinks.emit(&a);
+            failures.alarm_write_errors.store(sinks.file_failed(), Ordering::Relaxed);
         },
         move || {
             if let Ok(mut p) = detach.lock() {
@@ -537,11 +573,12 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     );
     let _ = monitor.join();
     let export_stats = exporter.map(Exporter::finish);
+    let sink_report = sinks.finish();
     if !args.common.no_summary {
-        let failed = telemetry.alarm_write_errors.load(Ordering::Relaxed);
         eprint!(
             "{}",
-            dnsentry::output::summary::render(&report, failed).replace("replay summary", "live summary")
+            dnsentry::output::summary::render(&report, sink_report.file_failed)
+                .replace("replay summary", "live summary")
         );
         if let Ok(p) = prog.lock() {
             if let Ok(c) = p.counters() {
@@ -555,6 +592,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
             print_export_summary(s);
         }
     }
+    print_sink_summary(&sink_report, !args.common.no_summary);
     drop(server);
     Ok(ExitCode::SUCCESS)
 }

@@ -280,6 +280,26 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
         "Alarms that could not be written.",
         vec![(vec![], t.alarm_write_errors.load(Ordering::Relaxed))],
     ));
+    let outputs = t.alarm_outputs();
+    for (name, help, get) in [
+        (
+            "dnsentry_alarm_output_sent_total",
+            "Alarms sent to a syslog destination.",
+            (|c: &crate::output::syslog::OutputCounts| c.sent) as fn(&crate::output::syslog::OutputCounts) -> u64,
+        ),
+        (
+            "dnsentry_alarm_output_dropped_total",
+            "Alarms a syslog destination lost: queue full, failed UDP send, undelivered at exit.",
+            |c| c.dropped,
+        ),
+        (
+            "dnsentry_alarm_output_errors_total",
+            "Failed connections and sends to a syslog destination (TCP sends are retried).",
+            |c| c.errors,
+        ),
+    ] {
+        out.push(counters(name, help, outputs.iter().map(|c| (vec![("output", c.name.as_str())], get(c))).collect()));
+    }
     out.push(counters(
         "dnsentry_config_reloads_total",
         "Configuration reloads.",

@@ -80,6 +80,8 @@ pub struct Telemetry {
     pub top_suspects: usize,
     /// The reputation lists in force: (name, category, entries).
     reputation_lists: Mutex<Vec<(String, &'static str, u64)>>,
+    /// The syslog destinations' counters.
+    alarm_outputs: Mutex<Vec<std::sync::Arc<crate::output::syslog::OutputStats>>>,
 }
 
 impl Telemetry {
@@ -95,7 +97,20 @@ impl Telemetry {
             netflow: Mutex::new(None),
             top_suspects,
             reputation_lists: Mutex::new(Vec::new()),
+            alarm_outputs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Publishes the alarm outputs' counters (syslog destinations).
+    pub fn set_alarm_outputs(&self, outputs: Vec<std::sync::Arc<crate::output::syslog::OutputStats>>) {
+        if let Ok(mut o) = self.alarm_outputs.lock() {
+            *o = outputs;
+        }
+    }
+
+    /// The alarm outputs' counters now.
+    pub fn alarm_outputs(&self) -> Vec<crate::output::syslog::OutputCounts> {
+        self.alarm_outputs.lock().map(|o| o.iter().map(|s| s.counts()).collect()).unwrap_or_default()
     }
 
     /// Publishes the reputation lists in force (at start and after each reload).

@@ -2,6 +2,9 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -108,12 +111,16 @@ fn ser_ts<S: serde::Serializer>(ts: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*ts))
 }
 
-/// Writes alarms as JSON lines, counting write failures instead of stopping capture.
+/// Writes alarm lines to a file or stdout, counting write failures instead of stopping capture.
+/// A file is reopened (by path, appending, created if missing) at the first write after its
+/// reopen flag is set (SIGHUP, after logrotate renamed it).
 pub struct AlarmWriter {
     out: Box<dyn Write + Send>,
-    line: Vec<u8>,
+    path: Option<PathBuf>,
+    reopen: Option<Arc<AtomicBool>>,
     pub written: u64,
     pub failed: u64,
+    pub reopened: u64,
 }
 
 impl AlarmWriter {
@@ -121,17 +128,35 @@ impl AlarmWriter {
     /// once, so a failed write (full disk, closed pipe) never leaves half a line in a buffer to be
     /// glued to the next one.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        AlarmWriter { out, line: Vec::with_capacity(1024), written: 0, failed: 0 }
+        AlarmWriter { out, path: None, reopen: None, written: 0, failed: 0, reopened: 0 }
     }
 
-    pub fn write(&mut self, alarm: &Alarm) {
-        self.line.clear();
-        let ok = serde_json::to_writer(&mut self.line, alarm).is_ok() && {
-            self.line.push(b'\n');
-            self.out.write_all(&self.line).is_ok()
-        };
+    /// Appends to `path` (created if missing); reopens it when `reopen` is set.
+    pub fn file(path: &Path, reopen: Option<Arc<AtomicBool>>) -> std::io::Result<Self> {
+        let f = open_append(path)?;
+        Ok(AlarmWriter { path: Some(path.into()), reopen, ..AlarmWriter::new(Box::new(f)) })
+    }
+
+    /// Writes one line (with its newline) in one write.
+    pub fn write_line(&mut self, line: &[u8]) {
+        if let (Some(flag), Some(path)) = (&self.reopen, &self.path) {
+            if flag.swap(false, Ordering::Relaxed) {
+                match open_append(path) {
+                    Ok(f) => {
+                        self.out = Box::new(f);
+                        self.reopened += 1;
+                        tracing::info!(path = %path.display(), "alarm file reopened");
+                    }
+                    // Kept writing to the file it has (renamed or not): nothing is lost.
+                    Err(e) => tracing::error!(
+                        path = %path.display(),
+                        "cannot reopen the alarm file, still writing to the one open: {e}"
+                    ),
+                }
+            }
+        }
         // Flushed per alarm so `tail -f` and pipes see each one at once.
-        if ok && self.out.flush().is_ok() {
+        if self.out.write_all(line).is_ok() && self.out.flush().is_ok() {
             self.written += 1;
         } else {
             self.failed += 1;
@@ -140,6 +165,21 @@ impl AlarmWriter {
             }
         }
     }
+
+    /// Writes `alarm` as one JSON line.
+    pub fn write(&mut self, alarm: &Alarm) {
+        let mut line = Vec::with_capacity(1024);
+        if serde_json::to_writer(&mut line, alarm).is_ok() {
+            line.push(b'\n');
+            self.write_line(&line);
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::options().create(true).append(true).open(path)
 }
 
 #[cfg(test)]
