@@ -44,8 +44,9 @@ enum Command {
     /// Capture live from a network interface (a SPAN/TAP mirror port) with XDP and AF_XDP
     /// sockets, one per RX queue, and run the same detection as replay. Needs root (or CAP_BPF,
     /// CAP_NET_ADMIN, CAP_NET_RAW, CAP_PERFMON). Stops on SIGINT/SIGTERM: the XDP program is
-    /// detached, pending alarms flushed and the summary printed. Metrics are always served
-    /// (metrics.listen, default 127.0.0.1:9853).
+    /// detached, pending alarms flushed and the summary printed. SIGHUP re-reads the config and
+    /// lists (state kept) and reopens the alarm file; SIGUSR1 only reopens the alarm file (what
+    /// logrotate sends). Metrics are always served (metrics.listen, default 127.0.0.1:9853).
     Live(LiveArgs),
     /// Evaluate detection on labelled captures (LABELS.tsv or a datasets MANIFEST.tsv): dnsentry
     /// and re-implementations of deployed rules (Elastic, RITA, Zeek, FlowPro) on the same
@@ -80,6 +81,13 @@ enum Command {
     CheckConfig {
         /// The TOML file to check.
         file: PathBuf,
+    },
+    /// Write the manual page (roff) of dnsentry and each subcommand into DIR (the Debian package
+    /// ships them).
+    #[command(hide = true)]
+    Manpages {
+        /// Output directory.
+        dir: PathBuf,
     },
 }
 
@@ -493,6 +501,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     // reopens it.
     let reopen = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reopen.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, reopen.clone())?;
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let l = cfg.live.clone();
@@ -657,6 +666,27 @@ fn eval(label_files: &[PathBuf], config: Option<&PathBuf>, out: Option<&PathBuf>
     Ok(if missed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// `dnsentry.1` and `dnsentry-SUBCOMMAND.1` for every visible subcommand.
+fn manpages(dir: &std::path::Path) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cmd = Cli::command();
+    let write = |name: &str, c: clap::Command| -> Result<()> {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(c).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))
+    };
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("dnsentry-{}", sub.get_name());
+        // A process that exits right after: leaking the few names is fine.
+        let static_name: &'static str = name.clone().leak();
+        write(&name, sub.clone().name(static_name))?;
+    }
+    write("dnsentry", cmd)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -668,6 +698,7 @@ fn main() -> ExitCode {
         Command::Eval { labels, config, out } => eval(&labels, config.as_ref(), out.as_ref()),
         Command::Learn { files, output, config } => learn(&files, &output, config.as_ref()),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Manpages { dir } => manpages(&dir),
     };
     match result {
         Ok(code) => code,

@@ -26,6 +26,7 @@ cargo xtask <command>
   fuzz [SECS]
            build the cargo-fuzz targets (fuzz/) and run each for SECS seconds (default 30); crashes
            are saved under fuzz/regressions/ and replayed by the test suite
+  deb      build target/debian/dnsentry_VERSION_amd64.deb (cargo-deb; packaging/README.md)
   eval     replay every labelled capture (pcaps/, pcaps/eval/, ../shared/datasets/) through dnsentry
            and the deployed-rule baselines; writes the results into docs/detection.md
 ";
@@ -55,6 +56,11 @@ fn setup() -> Result<()> {
     let have_fuzz = Command::new("cargo-fuzz").arg("--version").output();
     if !have_fuzz.is_ok_and(|o| o.status.success()) {
         run(cargo().args(["install", "cargo-fuzz", "--version", "0.13.2", "--locked"]))?;
+    }
+    // cargo-deb (pinned) builds the Debian package (`cargo xtask deb`).
+    let have_deb = Command::new("cargo-deb").arg("--version").output();
+    if !have_deb.is_ok_and(|o| o.status.success()) {
+        run(cargo().args(["install", "cargo-deb", "--version", "3.8.0", "--locked"]))?;
     }
     // rustfmt and clippy come with the default rustup profile, but not with every install.
     let have = Command::new("rustup").args(["component", "list", "--installed"]).output();
@@ -132,12 +138,46 @@ fn test() -> Result<()> {
         passed += p;
         failed += f;
     }
+    // The Debian package: installed, checked, removed and purged in a throwaway root, and lintian.
+    let package = deb().and_then(|p| run(Command::new("bash").arg(root().join("scripts/test-package.sh")).arg(p)));
+    match package {
+        Ok(()) => passed += 1,
+        Err(e) => {
+            eprintln!("xtask: package test failed: {e:#}");
+            failed += 1;
+        }
+    }
     // One closing line for the whole suite, whatever order the test binaries ran in.
     println!("total: {passed} passed, {failed} failed");
     if !ok || failed > 0 {
         bail!("{failed} tests failed");
     }
     Ok(())
+}
+
+/// Builds the release binary, its manual pages, then the Debian package (stripped); returns the
+/// package's path.
+fn deb() -> Result<PathBuf> {
+    setup()?;
+    run(cargo().args(["build", "--release", "--package", "dnsentry"]))?;
+    let man = root().join("target/man");
+    let _ = std::fs::remove_dir_all(&man);
+    run(Command::new(root().join("target/release/dnsentry")).arg("manpages").arg(&man))?;
+    for e in std::fs::read_dir(&man)? {
+        run(Command::new("gzip").args(["-9", "-n", "-f"]).arg(e?.path()))?;
+    }
+    let out = cargo()
+        .args(["deb", "--package", "dnsentry", "--no-build", "--strip"])
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run cargo deb")?;
+    if !out.status.success() {
+        bail!("cargo deb failed: {}", out.status);
+    }
+    let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+    anyhow::ensure!(path.ends_with(".deb"), "cargo deb printed no package path");
+    Ok(PathBuf::from(path))
 }
 
 fn pcaps() -> Result<()> {
@@ -180,6 +220,7 @@ fn main() -> Result<()> {
         "bench" => bench(),
         "bench-scale" => bench_scale(),
         "eval" => eval(),
+        "deb" => deb().map(|p| println!("{}", p.display())),
         "fuzz" => {
             setup()?;
             let secs =
