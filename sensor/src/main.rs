@@ -15,8 +15,8 @@ use dnsentry::detect::Severity;
 use dnsentry::metrics::server::MetricsServer;
 use dnsentry::metrics::Telemetry;
 use dnsentry::output::alarm::AlarmWriter;
-use dnsentry::output::sinks::AlarmSinks;
 use dnsentry::output::netflow::exporter::Exporter;
+use dnsentry::output::sinks::AlarmSinks;
 use dnsentry::pipeline::ReplayOptions;
 
 /// dnsentry watches DNS on a mirror (SPAN/TAP) port and raises alarms on DNS tunneling and
@@ -355,9 +355,9 @@ impl CommonArgs {
     fn sinks(&self, cfg: &Config, reopen: Option<Arc<AtomicBool>>) -> Result<AlarmSinks> {
         use dnsentry::output::syslog::{Header, SyslogOutput, SyslogSettings, Target};
         let file = match &self.alarms {
-            Some(p) => Some(
-                AlarmWriter::file(p, reopen).with_context(|| format!("cannot open {}", p.display()))?,
-            ),
+            Some(p) => {
+                Some(AlarmWriter::file(p, reopen).with_context(|| format!("cannot open {}", p.display()))?)
+            }
             None if cfg.outputs.syslog.is_empty() => Some(AlarmWriter::new(Box::new(std::io::stdout()))),
             None => None,
         };

@@ -16,8 +16,13 @@
 //! - `host_traffic_{drv,skb}`: ping, HTTP and the host's own DNS (unbound on the sensor's address)
 //!   work in `pass` mode and stop in `drop` mode; DNS to the host's own address is not redirected.
 //! - `vlan_{drv,skb}`: 802.1Q and QinQ tagged DNS frames injected raw over AF_PACKET are seen.
+//! - `sighup_reload`: SIGHUP re-reads the config and lists on the running sensor.
+//! - `log_rotation`: logrotate with the shipped config rotates the alarm file of a running,
+//!   unprivileged sensor twice; every alarm is in exactly one file.
 //!
 //! Skips when not root; fails instead when `CI=true`. Notes: docs/live-e2e.md.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -493,6 +498,9 @@ fn start_sensor_with(
 ) -> (Proc, String) {
     let alarms = lab.path(&format!("{name}.alarms.jsonl"));
     let d = duration.to_string();
+    // `extra` may name its own alarm file.
+    let default_alarms = ["--alarms", alarms.to_str().unwrap()];
+    let default_alarms = if extra.contains(&"--alarms") { &default_alarms[..0] } else { &default_alarms[..] };
     let mut p = lab.spawn(
         ns,
         name,
@@ -511,8 +519,6 @@ fn start_sensor_with(
             &d,
             "--metrics-listen",
             METRICS,
-            "--alarms",
-            alarms.to_str().unwrap(),
             "--log",
             "warn",
             // Explicit, so the uid checked below does not depend on a `dnsentry` user existing.
@@ -520,6 +526,7 @@ fn start_sensor_with(
             "nobody",
         ]
         .into_iter()
+        .chain(default_alarms.iter().copied())
         .chain(extra.iter().copied())
         .collect::<Vec<_>>(),
     );
@@ -1376,4 +1383,175 @@ fn sighup_reload() {
     assert_eq!(listed[0]["reputation"]["list"], "intel");
     // The state built before the reloads survived them: every domain is still tracked.
     assert!(sensor.stderr().contains("state:            3 domains"), "{}", sensor.stderr());
+}
+
+// ---- log rotation -------------------------------------------------------------------------------
+
+/// Sends `frames` raw (AF_PACKET) out of `iface` in namespace `ns`, a few at a time.
+fn inject(ns: &str, iface: &str, frames: Vec<Vec<u8>>) {
+    let name = std::ffi::CString::new(iface).unwrap();
+    in_netns(ns, move || {
+        // SAFETY: plain syscalls on a socket this closure owns; `sll` outlives every sendto.
+        unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = libc::if_nametoindex(name.as_ptr()) as i32;
+            sll.sll_halen = 6;
+            for (i, f) in frames.iter().enumerate() {
+                let n = libc::sendto(
+                    fd,
+                    f.as_ptr().cast(),
+                    f.len(),
+                    0,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                assert_eq!(n, f.len() as isize, "sendto: {}", std::io::Error::last_os_error());
+                // Paced so the socket's rings never overflow (this test counts alarms, not drops).
+                if i % 32 == 31 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            libc::close(fd);
+        }
+    });
+}
+
+/// The JSON lines of an alarm file, gzip-compressed or not (missing: none).
+fn alarm_lines(p: &Path) -> Vec<String> {
+    let Ok(raw) = fs::read(p) else { return Vec::new() };
+    let text = if p.extension().is_some_and(|e| e == "gz") {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut s).unwrap();
+        s
+    } else {
+        String::from_utf8(raw).unwrap()
+    };
+    text.lines().map(str::to_string).collect()
+}
+
+/// Whether `sig` is pending for the process (not yet delivered to a thread's handler).
+fn signal_pending(pid: i32, sig: i32) -> bool {
+    let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mask = st.lines().find_map(|l| l.strip_prefix("ShdPnd:")).map(str::trim).unwrap_or("0");
+    u64::from_str_radix(mask, 16).unwrap_or(0) & (1 << (sig - 1)) != 0
+}
+
+/// logrotate, with the config the package ships, rotates the alarm file of a running sensor that
+/// dropped to an unprivileged user, twice: the sensor reopens the file (SIGUSR1, sent by the
+/// config's postrotate) in a directory owned by that user, and every alarm of the run is in
+/// exactly one of the files. The alarms come from captures of real tunnels (iodine, dns2tcp; made
+/// by scripts/make-pcaps.sh) sent raw onto the sensor's link in three phases, one per file.
+#[test]
+fn log_rotation() {
+    if !may_run() {
+        return;
+    }
+    let _g = serial();
+    let t0 = Instant::now();
+    let h = host_lab("rotate", 6);
+    ok(&["ip", "-n", &h.host, "link", "set", &h.host_if, "promisc", "on"]);
+    // As the package makes /var/log/dnsentry: owned by the user the sensor drops to (nobody here).
+    let logs = h.lab.path("log");
+    fs::create_dir(&logs).unwrap();
+    let c = std::ffi::CString::new(logs.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path; 65534 is nobody/nogroup on Debian.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    assert_eq!(unsafe { libc::chmod(c.as_ptr(), 0o750) }, 0);
+    let alarms = logs.join("alarms.jsonl");
+    let (mut sensor, _) = start_sensor_with(
+        &h.lab,
+        &h.host,
+        "dnsentry",
+        &h.host_if,
+        "skb",
+        "drop",
+        120,
+        &["--alarms", alarms.to_str().unwrap(), "--min-severity", "info"],
+    );
+    assert_unprivileged(sensor.pid());
+
+    // The shipped config, pointed at this test's directory, user and sensor process.
+    let shipped = fs::read_to_string(repo().join("packaging/dnsentry.logrotate")).unwrap();
+    let signal = "systemctl kill --kill-whom=main --signal=USR1 dnsentry.service";
+    assert!(
+        shipped.contains(signal)
+            && shipped.contains("/var/log/dnsentry/")
+            && shipped.contains("create 0640 dnsentry adm")
+    );
+    let conf = h.lab.path("logrotate.conf");
+    fs::write(
+        &conf,
+        shipped
+            .replace("/var/log/dnsentry/", &format!("{}/", logs.display()))
+            .replace("create 0640 dnsentry adm", "create 0640 nobody nogroup")
+            .replace(signal, &format!("kill -USR1 {}", sensor.pid())),
+    )
+    .unwrap();
+    let state = h.lab.path("logrotate.state");
+    let own = repo().join("pcaps");
+    let phases: [(&str, &str); 3] = [
+        ("iodine-null.pcap", "iodine-lab.test"),
+        ("dns2tcp-txt.pcap", "dns2tcp-lab.test"),
+        ("iodine-txt.pcap", "iodine-txt.test"),
+    ];
+    // Newest first: where each phase's alarms end up after the two rotations.
+    let files = [logs.join("alarms.jsonl.2.gz"), logs.join("alarms.jsonl.1"), alarms.clone()];
+    let all = || files.iter().flat_map(|f| alarm_lines(f)).collect::<Vec<_>>();
+    for (i, (pcap, domain)) in phases.iter().enumerate() {
+        let frames: Vec<Vec<u8>> = common::pcap_frames(&own.join(pcap)).into_iter().map(|f| f.1).collect();
+        inject(&h.peer, &h.peer_if, frames);
+        let high = format!("\"domain\":\"{domain}\"");
+        let seen = wait_until(30.0, || all().iter().any(|l| l.contains(&high) && l.contains("\"high\"")));
+        assert!(seen, "phase {i}: no high alarm for {domain}: {:?}\n{}", all(), sensor.stderr());
+        if i < 2 {
+            let out = run(&["logrotate", "-f", "-s", state.to_str().unwrap(), conf.to_str().unwrap()]);
+            assert!(out.status.success(), "logrotate: {}", text(&out));
+            // The sensor's handler has run (the signal is no longer pending): its next alarm goes
+            // to the new file.
+            assert!(wait_until(5.0, || !signal_pending(sensor.pid(), libc::SIGUSR1)));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sum_err = {
+        let st = sensor.stop_with(libc::SIGTERM, 20.0);
+        assert!(st.is_some_and(|s| s.success()), "{}", sensor.stderr());
+        sensor.stderr()
+    };
+    let per_file: Vec<Vec<String>> = files.iter().map(|f| alarm_lines(f)).collect();
+    eprintln!(
+        "log rotation: {:.1} s; alarms per file (oldest first) {:?}",
+        t0.elapsed().as_secs_f64(),
+        per_file.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    // Each phase's alarms are in its own file: the sensor reopened the file after each rotation.
+    for (i, (lines, (_, domain))) in per_file.iter().zip(&phases).enumerate() {
+        assert!(!lines.is_empty(), "file {i} is empty: {per_file:?}");
+        for l in lines {
+            assert!(
+                l.contains(&format!("\"domain\":\"{domain}\"")),
+                "file {i} holds another phase's alarm: {l}"
+            );
+        }
+    }
+    // Every alarm exactly once across the files, each a whole JSON line.
+    let mut every: Vec<String> = per_file.concat();
+    for l in &every {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    let n = every.len();
+    every.sort();
+    every.dedup();
+    assert_eq!(every.len(), n, "an alarm was written twice");
+    assert!(sum_err.contains("alarm file:       reopened 2 times"), "{sum_err}");
+    // No other file appeared (nothing written elsewhere), and the new files are the user's.
+    let mut names: Vec<String> =
+        fs::read_dir(&logs).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    names.sort();
+    assert_eq!(names, ["alarms.jsonl", "alarms.jsonl.1", "alarms.jsonl.2.gz"]);
+    let meta = fs::metadata(&alarms).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!((meta.uid(), meta.permissions().mode() & 0o777), (65534, 0o640));
 }

@@ -3,6 +3,8 @@
 //! panics, and the exit status says alarms were lost. (A dead NetFlow collector: netflow_roundtrip;
 //! a metrics client that never reads: metrics::server unit test.)
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -371,7 +373,9 @@ fn syslog_down_does_not_stop_the_analysis() {
     let conf = dir.path().join("c.toml");
     std::fs::write(&conf, "[outputs]\nsyslog_queue = 2\nsyslog_drain_secs = 1\n").unwrap();
     let url = format!("tcp://127.0.0.1:{port}");
-    let out = replay(&["--config", conf.to_str().unwrap(), "--syslog", &url], Stdio::null()).wait_with_output().unwrap();
+    let out = replay(&["--config", conf.to_str().unwrap(), "--syslog", &url], Stdio::null())
+        .wait_with_output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -380,25 +384,6 @@ fn syslog_down_does_not_stop_the_analysis() {
     assert_eq!((sent, dropped), (0, alarms as u64), "{err}");
     assert!(errors >= 1, "{err}");
     assert!(err.contains("syslog queue full"), "{err}");
-}
-
-/// The frames of a classic pcap (µs or ns), as (ns, bytes, original length).
-fn pcap_frames(p: &Path) -> Vec<(u64, Vec<u8>, u32)> {
-    let b = std::fs::read(p).unwrap();
-    let word = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    let ns = match word(0) {
-        0xa1b2_c3d4 => false,
-        0xa1b2_3c4d => true,
-        m => panic!("{}: not a little-endian classic pcap ({m:#x})", p.display()),
-    };
-    let mut v = Vec::new();
-    let mut o = 24;
-    while o + 16 <= b.len() {
-        let (s, f, len, orig) = (word(o) as u64, word(o + 4) as u64, word(o + 8) as usize, word(o + 12));
-        v.push((s * 1_000_000_000 + if ns { f } else { f * 1000 }, b[o + 16..o + 16 + len].to_vec(), orig));
-        o += 16 + len;
-    }
-    v
 }
 
 fn pcap_record(out: &mut Vec<u8>, (t, data, orig): &(u64, Vec<u8>, u32)) {
@@ -432,7 +417,7 @@ fn syslog_survives_a_receiver_restart() {
     let mut recs: Vec<Vec<(u64, Vec<u8>, u32)>> = Vec::new();
     let mut t = 1_700_000_000_000_000_000u64;
     for (files, _) in &phases {
-        let mut fr: Vec<_> = files.iter().flat_map(|f| pcap_frames(&own.join(f))).collect();
+        let mut fr: Vec<_> = files.iter().flat_map(|f| common::pcap_frames(&own.join(f))).collect();
         fr.sort_by_key(|f| f.0);
         let base = fr[0].0;
         let phase: Vec<_> = fr.into_iter().map(|(ts, d, o)| (t + (ts - base), d, o)).collect();

@@ -139,7 +139,8 @@ fn test() -> Result<()> {
         failed += f;
     }
     // The Debian package: installed, checked, removed and purged in a throwaway root, and lintian.
-    let package = deb().and_then(|p| run(Command::new("bash").arg(root().join("scripts/test-package.sh")).arg(p)));
+    let package =
+        deb().and_then(|p| run(Command::new("bash").arg(root().join("scripts/test-package.sh")).arg(p)));
     match package {
         Ok(()) => passed += 1,
         Err(e) => {

@@ -285,7 +285,8 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
         (
             "dnsentry_alarm_output_sent_total",
             "Alarms sent to a syslog destination.",
-            (|c: &crate::output::syslog::OutputCounts| c.sent) as fn(&crate::output::syslog::OutputCounts) -> u64,
+            (|c: &crate::output::syslog::OutputCounts| c.sent)
+                as fn(&crate::output::syslog::OutputCounts) -> u64,
         ),
         (
             "dnsentry_alarm_output_dropped_total",
@@ -298,7 +299,11 @@ pub fn gather(t: &Telemetry) -> Vec<MetricFamily> {
             |c| c.errors,
         ),
     ] {
-        out.push(counters(name, help, outputs.iter().map(|c| (vec![("output", c.name.as_str())], get(c))).collect()));
+        out.push(counters(
+            name,
+            help,
+            outputs.iter().map(|c| (vec![("output", c.name.as_str())], get(c))).collect(),
+        ));
     }
     out.push(counters(
         "dnsentry_config_reloads_total",

@@ -178,8 +178,11 @@ impl AlarmWriter {
     }
 }
 
+/// Alarms name clients and what they looked up: not for every local user (0640, as logrotate's
+/// `create` in the shipped config).
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::options().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::File::options().create(true).append(true).mode(0o640).open(path)
 }
 
 #[cfg(test)]

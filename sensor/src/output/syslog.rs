@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use super::alarm::Alarm;
 pub use crate::config::{Facility, Target, TargetError, Transport};
 use crate::detect::Severity;
+use crossbeam_channel::{Receiver, Sender};
 
 /// The SD-ID of the structured data element. 32473 is the private enterprise number RFC 5612
 /// reserves for documentation: dnsentry has no number of its own (docs/deploy.md).
@@ -180,7 +180,8 @@ impl SyslogOutput {
             conn: None,
             backoff: BACKOFF_MIN,
         };
-        let thread = std::thread::Builder::new().name("dnsentry-syslog".into()).spawn(move || worker.run())?;
+        let thread =
+            std::thread::Builder::new().name("dnsentry-syslog".into()).spawn(move || worker.run())?;
         Ok(SyslogOutput { tx, stats, closing, thread })
     }
 

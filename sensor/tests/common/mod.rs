@@ -73,3 +73,22 @@ pub fn ipv4_checksum(b: &[u8]) -> u16 {
     }
     !(s as u16)
 }
+
+/// The frames of a classic pcap (µs or ns), as (ns, bytes, original length).
+pub fn pcap_frames(p: &std::path::Path) -> Vec<(u64, Vec<u8>, u32)> {
+    let b = std::fs::read(p).unwrap();
+    let word = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let ns = match word(0) {
+        0xa1b2_c3d4 => false,
+        0xa1b2_3c4d => true,
+        m => panic!("{}: not a little-endian classic pcap ({m:#x})", p.display()),
+    };
+    let mut v = Vec::new();
+    let mut o = 24;
+    while o + 16 <= b.len() {
+        let (s, f, len, orig) = (word(o) as u64, word(o + 4) as u64, word(o + 8) as usize, word(o + 12));
+        v.push((s * 1_000_000_000 + if ns { f } else { f * 1000 }, b[o + 16..o + 16 + len].to_vec(), orig));
+        o += 16 + len;
+    }
+    v
+}
