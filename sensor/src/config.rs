@@ -828,5 +828,11 @@ mod tests {
         let e = Config::parse("[capture]\ndns_ports = [70000]\n").unwrap_err().to_string();
         assert!(e.contains("dns_ports"), "{e}");
         assert!(Config::parse("not toml [").is_err());
+        let e = Config::parse("[outputs]\nsyslog = [\"siem:514\"]\n").unwrap_err().to_string();
+        assert!(e.contains("outputs.syslog") && e.contains("siem:514") && e.contains("tcp://"), "{e}");
+        let e = Config::parse("[outputs]\nsyslog_facility = \"local9\"\n").unwrap_err().to_string();
+        assert!(e.contains("local9"), "{e}");
+        let e = Config::parse("[outputs]\nsyslog_queue = 0\n").unwrap_err().to_string();
+        assert!(e.contains("outputs.syslog_queue"), "{e}");
     }
 }

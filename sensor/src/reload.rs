@@ -109,6 +109,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("metrics", old.metrics != new.metrics),
         ("export", old.export != new.export),
         ("live", old.live != new.live),
+        ("outputs", old.outputs != new.outputs),
     ]
     .into_iter()
     .filter_map(|(section, changed)| changed.then_some(section))

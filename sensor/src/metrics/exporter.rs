@@ -449,6 +449,12 @@ mod tests {
         let spec = crate::reputation::ListSpec::from_arg("c2:/lists/feodo.txt").unwrap();
         lists.add(&spec, "bad.example\n").unwrap();
         t.set_reputation(&lists);
+        let syslog = crate::output::syslog::OutputStats {
+            name: "syslog:tcp://[::1]:514".into(),
+            ..Default::default()
+        };
+        syslog.sent.store(3, Ordering::Relaxed);
+        t.set_alarm_outputs(vec![std::sync::Arc::new(syslog)]);
         t.publish_shard(
             0,
             crate::aggregate::ShardSnapshot {

@@ -372,3 +372,93 @@ fn peer_closed(s: &TcpStream) -> bool {
     };
     closed || s.set_nonblocking(false).is_err()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::alarm::{AlarmKind, WindowCounts};
+
+    #[test]
+    fn targets() {
+        let t: Target = "tcp://siem.example:6514".parse().unwrap();
+        assert_eq!((t.transport, t.authority.as_str()), (Transport::Tcp, "siem.example:6514"));
+        let t: Target = "UDP://[2001:db8::1]:514/".parse().unwrap();
+        assert_eq!((t.transport, t.to_string().as_str()), (Transport::Udp, "udp://[2001:db8::1]:514"));
+        for bad in [
+            "siem:514",
+            "http://siem:514",
+            "tcp://siem",
+            "tcp://siem:0",
+            "tcp://:514",
+            "udp://2001:db8::1:514",
+        ] {
+            let e = bad.parse::<Target>().unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    fn alarm(domain: &str) -> Alarm {
+        Alarm {
+            ts: 0,
+            severity: Severity::High,
+            kind: AlarmKind::Tunnel,
+            domain: Some(domain.into()),
+            client: [10, 0, 0, 1].into(),
+            server: [10, 0, 0, 53].into(),
+            score: 90,
+            reasons: vec![],
+            tool: Some("iodine"),
+            benign_family: None,
+            reputation: None,
+            sample_qnames: vec![],
+            window: WindowCounts {
+                seconds: 120,
+                queries: 0,
+                responses: 0,
+                unique_names: 0,
+                subdomain_bytes: 0,
+                long_subdomain_bytes: 0,
+                long_seconds: 3600,
+                nxdomain: 0,
+                clients: 0,
+            },
+            first_seen: 0,
+        }
+    }
+
+    #[test]
+    fn rfc5424_message() {
+        let h = Header { facility: Facility::Local0, hostname: "sensor1".into(), procid: 42 };
+        let mut out = Vec::new();
+        // A name from the wire may hold the three characters SD-PARAM values must escape.
+        format(&mut out, &h, &alarm("a\"b]c\\d.example"), b"{}", 1_700_000_000_000_000_000);
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "<130>1 2023-11-14T22:13:20.000000Z sensor1 dnsentry 42 tunnel [dnsentry@32473 severity=\"high\" \
+             kind=\"tunnel\" domain=\"a\\\"b\\]c\\\\d.example\" client=\"10.0.0.1\" server=\"10.0.0.53\" score=\"90\" \
+             tool=\"iodine\"] {}"
+        );
+        assert_eq!(severity_code(Severity::Low), 4);
+        assert_eq!(Facility::Security.code() * 8 + severity_code(Severity::Info), 110);
+    }
+
+    /// A destination that refuses every connection: nothing is sent, every alarm is counted as
+    /// dropped (queue full at once, or still queued when the drain time ran out), and `send`
+    /// never waits.
+    #[test]
+    fn unreachable_destination_drops_and_counts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let s = SyslogSettings { facility: Facility::Local0, queue: 2, drain: Duration::from_millis(300) };
+        let out = SyslogOutput::start(format!("tcp://127.0.0.1:{port}").parse().unwrap(), &s).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..50 {
+            out.send(b"x".to_vec());
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        let c = out.finish();
+        assert_eq!((c.sent, c.dropped), (0, 50));
+        assert!(c.errors >= 1);
+        assert_eq!(c.name, format!("syslog:tcp://127.0.0.1:{port}"));
+    }
+}
